@@ -1,0 +1,34 @@
+# Interleave: `make run` serves the app, `make test` installs what the tests need and runs them all.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PORT   ?= 8000
+
+.PHONY: run test check bench browser clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)  ## serve on http://127.0.0.1:$(PORT)
+	INTERLEAVE_PORT=$(PORT) $(PY) -m app
+
+browser:  ## a Chromium for the browser tests (Debian's package where we are root)
+	@sh scripts/ensure-browser.sh $(PY)
+
+test: $(STAMP) browser  ## the whole suite: unit, API, browser, container
+	$(PY) -m pytest
+
+check: $(STAMP)  ## lint, format and types
+	$(PY) -m ruff check app tests bench
+	$(PY) -m ruff format --check app tests bench
+	$(PY) -m mypy
+
+bench: $(STAMP)  ## overhead and start-cost numbers (see docs/PERFORMANCE.md)
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""HTTP layer: one router per resource, thin handlers over the domain (runner, scenarios)."""

@@ -1,0 +1,80 @@
+"""The page and the htmx fragments it swaps: scenario panel, run panel."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from app.api.deps import Manager, RunDep, ScenarioDep
+from app.api.runs import start_run
+from app.scenarios.base import Scenario
+from app.scenarios.params import field_specs
+from app.scenarios.registry import SCENARIOS
+from app.timeline import Kind
+
+router = APIRouter(tags=["pages"], include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).resolve().parents[2] / "templates")
+LEGEND = [
+    (Kind.START, "starting"),
+    (Kind.RUN, "running"),
+    (Kind.IO, "sleeping / I/O"),
+    (Kind.WAIT, "waiting"),
+    (Kind.GIL, "waiting for the GIL"),
+    (Kind.CRASH, "crashed"),
+]
+
+
+def _groups() -> dict[str, list[Scenario]]:
+    groups: dict[str, list[Scenario]] = defaultdict(list)
+    for scenario in SCENARIOS.values():
+        groups[scenario.group].append(scenario)
+    return dict(groups)
+
+
+def _scenario_context(scenario: Scenario, values: dict[str, str] | None = None) -> dict[str, object]:
+    return {"scenario": scenario, "fields": field_specs(scenario.params), "values": values or {}}
+
+
+@router.get("/", response_class=HTMLResponse)
+async def index(request: Request, scenario: Annotated[str | None, Query()] = None) -> HTMLResponse:
+    """The simulator page."""
+    chosen = SCENARIOS.get(scenario or "") or next(iter(SCENARIOS.values()))
+    context = {"groups": _groups(), "legend": LEGEND, "run": None} | _scenario_context(chosen)
+    return templates.TemplateResponse(request, "index.html", context)
+
+
+@router.get("/watch/{run_id}", response_class=HTMLResponse)
+async def watch(request: Request, run: RunDep) -> HTMLResponse:
+    """A shareable page for one run: students open the teacher's link and watch it."""
+    context = {"groups": _groups(), "legend": LEGEND, "run": run} | _scenario_context(run.scenario)
+    return templates.TemplateResponse(request, "index.html", context)
+
+
+@router.get("/ui/scenarios/{slug}", response_class=HTMLResponse)
+async def scenario_panel(request: Request, scenario: ScenarioDep) -> HTMLResponse:
+    """Fragment: a scenario's description, parameter form and code."""
+    return templates.TemplateResponse(request, "_scenario.html", _scenario_context(scenario))
+
+
+@router.post("/ui/runs", response_class=HTMLResponse)
+async def start_from_form(request: Request, manager: Manager) -> HTMLResponse:
+    """Fragment: start a run from the form and return its live panel (or the errors)."""
+    form = await request.form()
+    slug = str(form.get("scenario", ""))
+    # The last value wins: a checkbox posts after its hidden "false" fallback.
+    raw = {key: str(form.getlist(key)[-1]) for key in form if key != "scenario"}
+    try:
+        run = start_run(manager, slug, raw)
+    except HTTPException as error:
+        problems = (
+            error.detail if isinstance(error.detail, list) else [{"field": "", "message": error.detail}]
+        )
+        return templates.TemplateResponse(
+            request, "_errors.html", {"problems": problems}, status_code=error.status_code
+        )
+    return templates.TemplateResponse(request, "_run.html", {"run": run, "legend": LEGEND}, status_code=201)

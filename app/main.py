@@ -1,0 +1,39 @@
+"""create_app(): the FastAPI application, its lifespan and routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from app.api import pages, runs, scenarios
+from app.config import Settings, get_settings
+from app.runner import RunManager
+
+STATIC = Path(__file__).resolve().parents[1] / "static"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.manager = RunManager(settings)
+        try:
+            yield
+        finally:
+            await app.state.manager.close()
+
+    app = FastAPI(
+        title="Interleave",
+        summary="Watch real Python threads and processes interleave, wait and race.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    for module in (pages, runs, scenarios):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,287 @@
+"""RunManager: starts runs, watches them, enforces limits, and keeps their event logs.
+
+Structure, one direction only:
+
+    POST /runs -> RunManager.start() -> _drive() task on the event loop
+                                         |-- run_in_executor(_execute): the scenario, in its own
+                                         |   "director" thread, bound to the run's Recorder
+                                         '-- every frame: Recorder.take() -> Run.publish()
+                                             (+ watchdog: deadlock, time and event limits)
+
+`_drive` is the one bridge between worker threads and asyncio: workers only append to
+the recorder's buffer; the loop drains it and wakes viewers. Nothing in a worker
+touches an asyncio object. No FastAPI here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from app.config import Settings
+from app.scenarios.base import Params, Result, Scenario
+from app.timeline import JSON, Event, Kind, LaneKind
+from app.tracing import Recorder, Stop, bind, describe_error
+
+MAIN_LANE = "main"
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"  # the scenario is executing; events are streaming
+    DONE = "done"  # the program finished normally
+    FAILED = "failed"  # the program raised: `error` says what
+    STOPPED = "stopped"  # ended early by the server: `reason` says why (deadlock, limit...)
+
+
+class TooManyRuns(Exception):
+    """The server is already running as many runs as its settings allow."""
+
+
+@dataclass
+class Run:
+    """One execution of a scenario and its append-only event log."""
+
+    id: str
+    scenario: Scenario
+    params: Params
+    recorder: Recorder
+    created_at: float = field(default_factory=time.time)
+    status: RunStatus = RunStatus.RUNNING
+    result: Result | None = None
+    error: str | None = None
+    reason: str | None = None
+    duration_ns: int | None = None
+    events: list[Event] = field(default_factory=list)
+    # Replaced on every publish: viewers wait on the current one ("generation" wake-up).
+    _more: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def finished(self) -> bool:
+        return self.status is not RunStatus.RUNNING
+
+    def publish(self, events: list[Event]) -> None:
+        """Append to the log and wake every viewer. Loop thread only."""
+        self.events.extend(events)
+        self._wake()
+
+    def _wake(self) -> None:
+        woken, self._more = self._more, asyncio.Event()
+        woken.set()
+
+    async def follow(self, start: int, most: int) -> AsyncIterator[tuple[int, list[Event]]]:
+        """Yield (index of first, events) batches from `start` until the run ends.
+
+        Each batch holds what arrived since the last one (about a frame), up to `most`.
+        """
+        index = start
+        while True:
+            more = self._more
+            if index < len(self.events):
+                batch = self.events[index : index + most]
+                yield index, batch
+                index += len(batch)
+                continue
+            if self.finished:
+                return
+            await more.wait()
+
+    def summary(self) -> dict[str, JSON]:
+        return {
+            "id": self.id,
+            "scenario": self.scenario.slug,
+            "title": self.scenario.title,
+            "params": self.params.model_dump(),
+            "status": str(self.status),
+            "reason": self.reason,
+            "error": self.error,
+            "result": None
+            if self.result is None
+            else {"summary": self.result.summary, "values": self.result.values},
+            "events": len(self.events),
+            "created_at": self.created_at,
+            "duration_ms": None if self.duration_ns is None else round(self.duration_ns / 1e6, 3),
+        }
+
+
+class RunManager:
+    """Owns every run of this server process.
+
+    Usage (inside a running event loop)::
+
+        manager = RunManager(settings)
+        run = manager.start(scenario, params)
+        async for first, batch in run.follow(0, 500): ...
+        await manager.close()
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.runs: OrderedDict[str, Run] = OrderedDict()
+        self._tasks: set[asyncio.Task[None]] = set()
+        # Directors block for a run's whole life, so they get their own threads rather
+        # than the loop's default executor (which Starlette also uses).
+        self._directors = ThreadPoolExecutor(
+            max_workers=settings.max_concurrent_runs, thread_name_prefix="interleave-run"
+        )
+
+    @property
+    def active(self) -> int:
+        return sum(1 for run in self.runs.values() if not run.finished)
+
+    def get(self, run_id: str) -> Run | None:
+        return self.runs.get(run_id)
+
+    def start(self, scenario: Scenario, params: Params) -> Run:
+        if self.active >= self.settings.max_concurrent_runs:
+            raise TooManyRuns(
+                f"{self.settings.max_concurrent_runs} runs are already running, the most this "
+                "server allows at once; try again when one has finished"
+            )
+        recorder = Recorder(max_workers=self.settings.max_workers_per_run)
+        run = Run(id=secrets.token_hex(6), scenario=scenario, params=params, recorder=recorder)
+        self.runs[run.id] = run
+        self._forget_old_runs()
+        task = asyncio.get_running_loop().create_task(self._drive(run), name=f"run-{run.id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return run
+
+    def stop(self, run: Run, reason: str) -> None:
+        run.recorder.stop(reason)
+
+    async def close(self) -> None:
+        """Stop every run and wait (bounded) for them to unwind."""
+        for run in self.runs.values():
+            if not run.finished:
+                run.recorder.stop("the server is shutting down")
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=self.settings.stop_grace_seconds + 1)
+        self._directors.shutdown(wait=False, cancel_futures=True)
+
+    # --- inside the event loop ----------------------------------------------------
+    async def _drive(self, run: Run) -> None:
+        loop = asyncio.get_running_loop()
+        started = time.monotonic()
+        watchdog = Watchdog(run, self.settings, started)
+        director = loop.run_in_executor(
+            self._directors, _execute, run.scenario, run.params, run.recorder, self.settings
+        )
+        outcome: Result | BaseException
+        while True:
+            done, _ = await asyncio.wait({director}, timeout=self.settings.frame_seconds)
+            run.publish(run.recorder.take())
+            if done:
+                break
+            watchdog.check()
+        try:
+            outcome = director.result()
+        except BaseException as error:  # the scenario's own failure, shown to the user
+            outcome = error
+        run.publish(run.recorder.take())
+        run.duration_ns = run.recorder.now()
+        reason = run.recorder.stop_reason
+        if isinstance(outcome, Result) and reason is None:
+            run.status, run.result = RunStatus.DONE, outcome
+        elif reason is not None:
+            run.status, run.reason = RunStatus.STOPPED, reason
+            if isinstance(outcome, Result):
+                run.result = outcome
+        else:
+            run.status, run.error = RunStatus.FAILED, describe_error(outcome)  # type: ignore[arg-type]
+        run._wake()
+
+    def _forget_old_runs(self) -> None:
+        finished = [run_id for run_id, run in self.runs.items() if run.finished]
+        for run_id in finished[: max(0, len(self.runs) - self.settings.kept_runs)]:
+            del self.runs[run_id]
+
+
+class Watchdog:
+    """Checks a running run once a frame: time limit, event limit, deadlock.
+
+    A deadlock is a cycle in the wait-for graph (worker -> object it waits on ->
+    worker holding that object -> ...). The graph is read without locks while workers
+    change it, so a cycle only counts once it has been seen unchanged on checks at
+    least `_DEADLOCK_CONFIRM_S` apart: a real deadlock never changes.
+    """
+
+    _DEADLOCK_CONFIRM_S = 0.15
+
+    def __init__(self, run: Run, settings: Settings, started: float) -> None:
+        self.run = run
+        self.settings = settings
+        self.started = started
+        self._suspect: tuple[tuple[str, str], ...] | None = None
+        self._suspect_since = 0.0
+
+    def check(self) -> None:
+        rec = self.run.recorder
+        if rec.stop_reason is not None:
+            return
+        now = time.monotonic()
+        if now - self.started > self.settings.max_run_seconds:
+            self._stop(f"time limit: the run took longer than {self.settings.max_run_seconds:g} s")
+        elif len(self.run.events) >= self.settings.max_events_per_run:
+            self._stop(f"event limit: the run recorded {self.settings.max_events_per_run} events")
+        else:
+            cycle = find_wait_cycle(dict(rec.waiting_for), dict(rec.owners))
+            if cycle is None or cycle != self._suspect:
+                self._suspect, self._suspect_since = cycle, now
+            elif now - self._suspect_since >= self._DEADLOCK_CONFIRM_S:
+                text = " -> ".join(f"{worker} waits for {obj}" for worker, obj in cycle)
+                rec.emit(MAIN_LANE, Kind.MARK, "deadlock", detail={"cycle": [list(pair) for pair in cycle]})
+                self._stop(f"deadlock: {text}")
+
+    def _stop(self, reason: str) -> None:
+        self.run.recorder.emit(MAIN_LANE, Kind.MARK, "stop", detail=reason)
+        self.run.recorder.stop(reason)
+
+
+def find_wait_cycle(
+    waiting_for: dict[str, str], owners: dict[str, str]
+) -> tuple[tuple[str, str], ...] | None:
+    """A cycle of (worker, object it waits for) pairs, or None; canonical rotation."""
+    for first in sorted(waiting_for):
+        path: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        worker: str | None = first
+        while worker is not None and worker in waiting_for and worker not in seen:
+            seen.add(worker)
+            obj = waiting_for[worker]
+            path.append((worker, obj))
+            worker = owners.get(obj)
+        if worker is not None and worker in seen:
+            cycle = path[[w for w, _ in path].index(worker) :]
+            smallest = min(range(len(cycle)), key=lambda i: cycle[i][0])
+            return tuple(cycle[smallest:] + cycle[:smallest])
+    return None
+
+
+# --- inside the director thread ----------------------------------------------------
+def _execute(scenario: Scenario, params: Params, recorder: Recorder, settings: Settings) -> Result:
+    """Run the scenario as the `main` lane, then make sure no worker outlives the run."""
+    try:
+        with bind(recorder, MAIN_LANE, LaneKind.MAIN):
+            return scenario.main(params)
+    except Stop:
+        raise
+    finally:
+        _reap_threads(recorder, settings.stop_grace_seconds)
+
+
+def _reap_threads(recorder: Recorder, grace_s: float) -> None:
+    """Wait for the run's threads; if any is still alive (the program forgot to join,
+    or was stopped), stop the run so they unwind at their next traced call."""
+    mine = [t for t in threading.enumerate() if getattr(t, "_recorder", None) is recorder]
+    if any(t.is_alive() for t in mine):
+        recorder.stop(recorder.stop_reason or "the program ended while threads were still running")
+    deadline = time.monotonic() + grace_s
+    for t in mine:
+        t.join(max(0.0, deadline - time.monotonic()))

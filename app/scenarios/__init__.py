@@ -1,0 +1,1 @@
+"""Scenarios: one module per lesson; `registry` lists them. Light on purpose (see app/__init__)."""

@@ -1,0 +1,65 @@
+"""What a scenario is: a title, bounded parameters, the program it runs, what to notice.
+
+A scenario's `main` runs as the run's `main` lane, with the run's recorder bound, and
+uses the traced drop-ins in `app.traced`; it returns a `Result`. No FastAPI here.
+"""
+
+from __future__ import annotations
+
+import inspect
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from app.timeline import JSON
+
+
+class Params(BaseModel):
+    """Base for scenario parameters: unknown fields are an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a run produced: one sentence for the page and the numbers behind it."""
+
+    summary: str
+    values: dict[str, JSON] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A runnable lesson.
+
+    Usage::
+
+        SCENARIO = Scenario(
+            slug="lock-counter", title="Lock counter", group="Threads",
+            notice="What to notice...", params=CounterParams, main=main,
+        )
+    """
+
+    slug: str
+    title: str
+    group: str  # heading in the picker: "Threads", "Processes"...
+    notice: str  # "what to notice": short enough for a teacher to read aloud
+    params: type[Params]
+    main: Callable[[Any], Result]
+    code: tuple[Callable[..., Any], ...] = ()  # shown beside the lanes; default: main
+    # Set for scenarios whose whole point is an early end (a deadlock): a stop caught
+    # by the watchdog is then the lesson, not a failure.
+    expects_stop: bool = False
+
+    @cached_property
+    def source(self) -> str:
+        """The exact source the workers run, as shown on the page."""
+        parts = self.code or (self.main,)
+        return "\n\n".join(textwrap.dedent(inspect.getsource(part)).rstrip() for part in parts)
+
+    def defaults(self) -> Params:
+        return self.params()

@@ -1,0 +1,145 @@
+"""The recorder and the traced drop-ins, with real threads."""
+
+from __future__ import annotations
+
+import threading as std_threading
+
+import pytest
+
+from app.timeline import Kind, LaneKind
+from app.traced import print as traced_print
+from app.traced import threading, time
+from app.tracing import Recorder, Stop, bind
+from tests.helpers import wait_until
+
+
+def kinds(events, worker):
+    return [e.kind for e in events if e.worker == worker]
+
+
+def test_events_come_out_in_time_order_and_each_lane_in_program_order() -> None:
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        workers = [threading.Thread(target=lambda: [traced_print(i) for i in range(50)]) for _ in range(3)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    events = rec.take()
+    times = [e.t_ns for e in events]
+    assert times == sorted(times)
+    for n in (1, 2, 3):
+        printed = [e.detail for e in events if e.worker == f"Thread-{n}" and e.kind is Kind.PRINT]
+        assert printed == [str(i) for i in range(50)]
+    assert kinds(events, "Thread-1")[:2] == [Kind.START, Kind.RUN]
+    assert kinds(events, "Thread-1")[-1] == Kind.DONE
+    assert rec.take() == []  # taken once
+
+
+def test_a_lock_used_by_one_thread_alone_records_no_wait() -> None:
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        lock = threading.Lock()
+        for _ in range(100):
+            with lock:
+                pass
+    events = rec.take()
+    assert Kind.WAIT not in kinds(events, "main")
+    assert kinds(events, "main").count(Kind.ACQUIRE) == 100
+    assert kinds(events, "main").count(Kind.RELEASE) == 100
+
+
+def test_a_contended_lock_records_a_measured_wait_linked_to_the_releaser() -> None:
+    rec = Recorder()
+    holding = std_threading.Event()
+
+    with bind(rec, "main", LaneKind.MAIN):
+        lock = threading.Lock(name="lock")
+
+        def waiter() -> None:
+            holding.wait(5)
+            with lock:
+                pass
+
+        lock.acquire()
+        other = threading.Thread(target=waiter)
+        other.start()
+        holding.set()
+        wait_until(lambda: rec.waiting_for.get("Thread-1") == "lock", what="Thread-1 to block on the lock")
+        lock.release()
+        other.join()
+
+    events = rec.take()
+    mine = [e for e in events if e.worker == "Thread-1"]
+    wait = next(e for e in mine if e.kind is Kind.WAIT)
+    woke = next(e for e in mine if e.kind is Kind.RUN and e.t_ns > wait.t_ns)
+    release = next(e for e in events if e.worker == "main" and e.kind is Kind.RELEASE)
+    assert wait.obj == "lock"
+    assert woke.link == "main"  # the arrow: main handed the lock over
+    assert wait.t_ns < release.t_ns <= woke.t_ns  # the wait spans the release: measured, not guessed
+    assert [e.kind for e in mine if e.t_ns >= woke.t_ns][:3] == [Kind.RUN, Kind.ACQUIRE, Kind.RELEASE]
+
+
+def test_stopping_a_run_ends_a_thread_blocked_on_a_lock() -> None:
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        lock = threading.Lock()
+        lock.acquire()
+        blocked = threading.Thread(target=lock.acquire)
+        blocked.start()
+        wait_until(lambda: "Thread-1" in rec.waiting_for, what="the thread to block")
+        rec.stop("test says stop")
+        blocked.join(5)
+    assert not blocked.is_alive()
+    events = rec.take()
+    assert kinds(events, "Thread-1")[-1] == Kind.DONE
+    with bind(rec, "main"), pytest.raises(Stop):
+        traced_print("no more")
+
+
+def test_a_crashing_thread_ends_its_lane_in_crash_with_the_error() -> None:
+    rec = Recorder()
+
+    def boom() -> None:
+        raise ValueError("bad input")
+
+    with bind(rec, "main", LaneKind.MAIN):
+        t = threading.Thread(target=boom)
+        t.start()
+        t.join()
+    crash = [e for e in rec.take() if e.kind is Kind.CRASH]
+    assert [(e.worker, e.detail) for e in crash] == [("Thread-1", "ValueError: bad input")]
+
+
+def test_sleep_draws_io_and_returns_to_run() -> None:
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        time.sleep(0.01)
+    events = [e for e in rec.take() if e.worker == "main"]
+    io = next(e for e in events if e.kind is Kind.IO)
+    back = next(e for e in events if e.kind is Kind.RUN and e.t_ns > io.t_ns)
+    assert back.t_ns - io.t_ns >= 10_000_000
+
+
+def test_spin_records_gil_waits_when_two_threads_compete_for_the_interpreter() -> None:
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        workers = [threading.Thread(target=time.spin, args=(0.15,)) for _ in range(2)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    events = rec.take()
+    # Two CPU-bound threads, one interpreter: each spends part of its time runnable
+    # but not running. (Python 3.13's free-threaded build would show none.)
+    for name in ("Thread-1", "Thread-2"):
+        assert Kind.GIL in kinds(events, name)
+
+
+def test_a_run_may_not_start_more_workers_than_allowed() -> None:
+    rec = Recorder(max_workers=2)
+    with bind(rec, "main"):
+        threading.Thread(target=print)
+        threading.Thread(target=print)
+        with pytest.raises(Exception, match="at most 2 workers"):
+            threading.Thread(target=print)
