@@ -273,7 +273,10 @@ def _execute(scenario: Scenario, params: Params, recorder: Recorder, settings: S
     except Stop:
         raise
     finally:
-        _reap_threads(recorder, settings.stop_grace_seconds)
+        try:
+            _reap_threads(recorder, settings.stop_grace_seconds)
+        finally:
+            recorder.finalize()
 
 
 def _reap_threads(recorder: Recorder, grace_s: float) -> None:

@@ -48,6 +48,7 @@ class Kind(StrEnum):
     MARK = "mark"  # a note from the runner (deadlock found, limit hit...)
     READ = "read"  # read shared state (detail: the value seen)
     WRITE = "write"  # wrote shared state (detail: the value written)
+    LEVEL = "level"  # a gauge changed: obj's value is now detail (free slots, queue size)
 
 
 STATES: frozenset[Kind] = frozenset(

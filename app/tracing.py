@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from app.timeline import JSON, Event, Kind, LaneKind
@@ -58,6 +58,11 @@ class Recorder:
         # holds which exclusive object, and which object each blocked worker waits on.
         self.owners: dict[str, str] = {}
         self.waiting_for: dict[str, str] = {}
+        # Called (in the director thread) once the program and its threads are done:
+        # process scenarios join their drain thread and reap children here.
+        self._finalizers: list[Callable[[], None]] = []
+        # Called from whichever thread stops the run, e.g. to tell child processes.
+        self._stop_hooks: list[Callable[[str], None]] = []
 
     # --- hot path -------------------------------------------------------------------
     def emit(self, worker: str, kind: Kind, obj: str = "", detail: JSON = None, link: str = "") -> None:
@@ -93,6 +98,29 @@ class Recorder:
         """Ask every worker to end at its next traced call. The first reason wins."""
         if self.stop_reason is None:
             self.stop_reason = reason
+            for hook in list(self._stop_hooks):
+                hook(reason)
+
+    def on_stop(self, hook: Callable[[str], None]) -> None:
+        """Call `hook(reason)` when the run is stopped (at once if it already was)."""
+        self._stop_hooks.append(hook)
+        if self.stop_reason is not None:
+            hook(self.stop_reason)
+
+    def add_finalizer(self, finalizer: Callable[[], None]) -> None:
+        """Call `finalizer()` when the run's program is over, last added first."""
+        self._finalizers.append(finalizer)
+
+    def finalize(self) -> None:
+        """Run the finalizers (once). Every one runs even if an earlier one fails."""
+        errors = []
+        while self._finalizers:
+            try:
+                self._finalizers.pop()()
+            except Exception as error:  # keep reaping: a leaked process is worse
+                errors.append(error)
+        if errors:
+            raise errors[0]
 
     def new_lane(self, prefix: str) -> str:
         """A fresh lane name, numbered per run: Thread-1, Thread-2... (Python's own

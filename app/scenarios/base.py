@@ -51,6 +51,7 @@ class Scenario:
     params: type[Params]
     main: Callable[[Any], Result]
     code: tuple[Callable[..., Any], ...] = ()  # shown beside the lanes; default: main
+    order: int = 100  # position within its group in the picker
     # Set for scenarios whose whole point is an early end (a deadlock): a stop caught
     # by the watchdog is then the lesson, not a failure.
     expects_stop: bool = False

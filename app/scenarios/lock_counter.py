@@ -60,4 +60,5 @@ SCENARIO = Scenario(
     ),
     params=CounterParams,
     main=main,
+    order=20,
 )

@@ -49,5 +49,6 @@ SCENARIO = Scenario(
     ),
     params=PrintParams,
     main=main,
+    order=10,
     code=(print_numbers, main),
 )
