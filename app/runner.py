@@ -267,6 +267,9 @@ def find_wait_cycle(
 # --- inside the director thread ----------------------------------------------------
 def _execute(scenario: Scenario, params: Params, recorder: Recorder, settings: Settings) -> Result:
     """Run the scenario as the `main` lane, then make sure no worker outlives the run."""
+    # Time zero is when the program starts, not when the request arrived: the gap
+    # (an executor thread waking up) is ours, not the lesson's.
+    recorder.t0_ns = time.monotonic_ns()
     try:
         with bind(recorder, MAIN_LANE, LaneKind.MAIN):
             return scenario.main(params)
