@@ -73,3 +73,9 @@ def live_server() -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last: Playwright's sync API keeps its own asyncio loop alive for
+    the session, which would clash with the anyio tests' loops if it started first."""
+    items.sort(key=lambda item: "/e2e/" in str(item.path).replace(os.sep, "/"))
