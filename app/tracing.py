@@ -157,8 +157,8 @@ def _time_of(raw: RawEvent) -> int:
 
 
 class _Binding(threading.local):
-    recorder: Recorder | None = None
-    worker: str = ""
+    # One tuple, one attribute read per traced call: this is on the hot path.
+    current: tuple[Recorder, str] | None = None
 
 
 _binding = _Binding()
@@ -166,10 +166,10 @@ _binding = _Binding()
 
 def here() -> tuple[Recorder, str]:
     """The recorder and lane name of the calling thread."""
-    rec = _binding.recorder
-    if rec is None:
+    current = _binding.current
+    if current is None:
         raise RuntimeError("this thread is not bound to a run: traced primitives only work inside a run")
-    return rec, _binding.worker
+    return current
 
 
 @contextmanager
@@ -179,8 +179,8 @@ def bind(recorder: Recorder, worker: str, lane: LaneKind | None = None) -> Itera
     With `lane`, the block is the lane's whole life: it records `start`/`run` on entry
     and `done` (or `crash`, with the error) on exit.
     """
-    previous = (_binding.recorder, _binding.worker)
-    _binding.recorder, _binding.worker = recorder, worker
+    previous = _binding.current
+    _binding.current = (recorder, worker)
     try:
         if lane is None:
             yield recorder
@@ -199,7 +199,7 @@ def bind(recorder: Recorder, worker: str, lane: LaneKind | None = None) -> Itera
         else:
             recorder.emit(worker, Kind.DONE)
     finally:
-        _binding.recorder, _binding.worker = previous
+        _binding.current = previous
 
 
 def describe_error(error: BaseException) -> str:
