@@ -85,8 +85,13 @@
     );
     const toggle = document.querySelector(".projector-toggle");
     if (toggle) {
+      // A teacher sets it once; it stays for the next page and the next lesson.
+      const saved = localStorage.getItem("interleave.projector") === "1";
+      document.documentElement.classList.toggle("projector", saved);
+      toggle.setAttribute("aria-pressed", String(saved));
       toggle.addEventListener("click", () => {
-        const on = document.body.classList.toggle("projector");
+        const on = document.documentElement.classList.toggle("projector");
+        localStorage.setItem("interleave.projector", on ? "1" : "0");
         toggle.setAttribute("aria-pressed", String(on));
         for (const run of Object.values(Interleave.runs)) run.timeline.requestDraw();
       });

@@ -133,7 +133,7 @@
     }
 
     layout() {
-      const big = document.body.classList.contains("projector");
+      const big = document.documentElement.classList.contains("projector");
       const lanes = this.model.lanes.length;
       const laneH = big ? 40 : lanes > 24 ? 16 : 26;
       return { labelW: big ? 170 : 120, axisH: big ? 34 : 24, laneH, gap: lanes > 24 ? 2 : 4, font: big ? 18 : 12, right: 16 };
@@ -168,7 +168,8 @@
       const step = niceStep(span, Math.max(2, Math.floor(plotW / 110)));
       for (let t = 0; t <= span; t += step) {
         g.beginPath(); g.moveTo(x(t) + 0.5, L.axisH - 4); g.lineTo(x(t) + 0.5, height); g.stroke();
-        g.fillText(formatNs(t, step), x(t) + 3, L.axisH / 2);
+        const label = formatNs(t, step);
+        if (x(t) + 3 + g.measureText(label).width < width) g.fillText(label, x(t) + 3, L.axisH / 2);
       }
 
       // state segments: one path per colour
