@@ -33,6 +33,12 @@ class Settings(BaseSettings):
         le=10_000,
         description="Finished runs kept in memory for viewers and exports; oldest go first.",
     )
+    kept_events: int = Field(
+        2_000_000,
+        ge=1_000,
+        le=100_000_000,
+        description="Events kept in memory across finished runs (~150 bytes each); oldest runs go first.",
+    )
     frame_seconds: float = Field(
         0.016, gt=0, le=1, description="How often recorded events are published to viewers (one SSE batch)."
     )

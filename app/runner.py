@@ -198,9 +198,15 @@ class RunManager:
         run._wake()
 
     def _forget_old_runs(self) -> None:
-        finished = [run_id for run_id, run in self.runs.items() if run.finished]
-        for run_id in finished[: max(0, len(self.runs) - self.settings.kept_runs)]:
-            del self.runs[run_id]
+        """Drop the oldest finished runs beyond the count and memory budgets."""
+        kept_events = sum(len(run.events) for run in self.runs.values())
+        for run_id, run in list(self.runs.items()):
+            over = len(self.runs) > self.settings.kept_runs or kept_events > self.settings.kept_events
+            if not over:
+                break
+            if run.finished:
+                kept_events -= len(run.events)
+                del self.runs[run_id]
 
 
 class Watchdog:

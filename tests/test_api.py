@@ -159,3 +159,16 @@ async def test_scenarios_list_their_parameters_bounds_and_source(client: httpx.A
     assert "with lock:" in counter["source"]
     pairs = next(p for p in counter["params"] if p["name"] == "pairs")
     assert (pairs["minimum"], pairs["maximum"], pairs["default"]) == (1, 16, 2)
+
+
+async def test_old_finished_runs_are_forgotten_beyond_the_kept_budget(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    app.state.manager.settings.kept_runs = 2
+    ids = []
+    for _ in range(3):
+        run, _ = await run_to_end(client, "lock-counter", pairs=1, iterations=1)
+        ids.append(run["id"])
+    # the third start evicted the first finished run; the two newest remain
+    assert (await client.get(f"/runs/{ids[0]}")).status_code == 404
+    assert (await client.get(f"/runs/{ids[2]}")).status_code == 200
