@@ -9,7 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from app.api import pages, runs, scenarios
+from app.api import exports, pages, runs, scenarios
 from app.config import Settings, get_settings
 from app.runner import RunManager
 
@@ -34,6 +34,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (pages, runs, scenarios):
+    for module in (pages, runs, scenarios, exports):
         app.include_router(module.router)
     return app
