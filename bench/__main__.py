@@ -11,7 +11,7 @@ import re
 import sys
 from pathlib import Path
 
-from bench import tracing_overhead
+from bench import start_methods, tracing_overhead
 
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
@@ -44,12 +44,18 @@ def report() -> str:
         f"| {counter['events']:,} | {counter['extra_ns_per_event']:.0f} ns |",
         "",
     ]
-    try:
-        from bench import start_methods  # provided with the process scenarios
-    except ImportError:
-        start_methods = None  # type: ignore[assignment]
-    if start_methods is not None:
-        lines += start_methods.report_lines()
+    starts = start_methods.measure(rounds=5, at_once=8)
+    lines += [
+        "### Process start cost: `start()` to the child's first recorded event (median)",
+        "",
+        "| start method | one process | 8 started at once |",
+        "|---|---|---|",
+    ]
+    for method in ("spawn", "forkserver", "fork"):
+        if method in starts:
+            row = starts[method]
+            lines.append(f"| {method} | {row['single_ms']:.1f} ms | {row['at_once_ms']:.1f} ms |")
+    lines += ["", f"{starts['note']}. fork: {starts['fork']['note']}." if "fork" in starts else starts["note"], ""]
     return "\n".join(lines)
 
 

@@ -1,0 +1,69 @@
+"""Processes share nothing: they talk through a multiprocessing Queue or a Pipe."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from app.scenarios.base import Params, Result, Scenario
+from app.scenarios.proc_work import consumer, pipe_consumer, pipe_producer, producer
+from app.traced import multiprocessing
+
+
+class IpcParams(Params):
+    channel: Literal["queue", "pipe"] = Field(
+        "queue", description="queue: many readers and writers; pipe: exactly two ends"
+    )
+    consumers: int = Field(2, ge=1, le=4, description="Consumer processes (a pipe has one)")
+    items: int = Field(8, ge=1, le=50, description="Items the producer makes")
+    pace: float = Field(0.01, ge=0, le=0.1, description="Seconds the producer takes per item")
+    work: float = Field(0.02, ge=0, le=0.2, description="Seconds a consumer takes per item")
+    maxsize: int = Field(2, ge=0, le=50, description="Queue capacity (0: unbounded); a full queue blocks put")
+    start_method: Literal["forkserver", "spawn"] = Field(
+        "forkserver", description="How processes are started"
+    )
+
+    @model_validator(mode="after")
+    def _one_reader_per_pipe(self) -> IpcParams:
+        if self.channel == "pipe" and self.consumers != 1:
+            raise ValueError("a pipe has exactly one reading end: use consumers = 1, or a queue")
+        return self
+
+
+def main(p: IpcParams) -> Result:
+    mp = multiprocessing.get_context(p.start_method)
+    if p.channel == "queue":
+        q = mp.Queue(p.maxsize)
+        workers = [mp.Process(target=producer, args=(q, p.items, p.pace, p.consumers))]
+        workers += [mp.Process(target=consumer, args=(q, p.work)) for _ in range(p.consumers)]
+    else:
+        reading, writing = mp.Pipe()
+        workers = [
+            mp.Process(target=pipe_producer, args=(writing, p.items, p.pace)),
+            mp.Process(target=pipe_consumer, args=(reading, p.work)),
+        ]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return Result(
+        f"{p.items} items went from the producer to {p.consumers} consumer(s) through a {p.channel}",
+        {"items": p.items, "consumers": p.consumers, "exit_codes": [w.exitcode for w in workers]},
+    )
+
+
+SCENARIO = Scenario(
+    slug="process-queue-pipe",
+    title="Queue and Pipe between processes",
+    group="Processes",
+    notice=(
+        "Every arrow runs from the put that sent an item to the get that received it, "
+        "across processes. Consumers wait (red) on an empty queue; with a small maxsize "
+        "the producer waits on a full one. Each item goes to exactly one consumer."
+    ),
+    params=IpcParams,
+    main=main,
+    order=30,
+    code=(producer, consumer, pipe_producer, pipe_consumer, main),
+)

@@ -1,0 +1,97 @@
+"""The functions the process scenarios run *in child processes*.
+
+Kept apart from the scenario modules on purpose: a child imports the module of its
+target to unpickle it, and this one imports only the traced drop-ins, never pydantic,
+FastAPI or the scenario registry. It defines no SCENARIO, so the registry skips it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Any
+
+from app.traced import print, time
+
+
+def print_numbers(pace: float) -> None:
+    for i in range(1, 11):
+        print(i)
+        time.sleep(pace)
+
+
+def square(x: int, work: float = 0.0) -> int:
+    time.spin(work)  # stand-in for real work, so each task is wide enough to see
+    return x * x
+
+
+def risky_square(x: int, work: float = 0.0, dies_on: int = 3) -> int:
+    time.spin(work)
+    if x == dies_on:
+        os._exit(1)  # the worker process dies on the spot: no exception, no goodbye
+    return x * x
+
+
+def producer(q: Any, items: int, pace: float, consumers: int) -> None:
+    for i in range(1, items + 1):
+        time.sleep(pace)  # making the item
+        q.put(i)
+    for _ in range(consumers):
+        q.put(None)  # one "no more items" sign per consumer
+
+
+def consumer(q: Any, work: float) -> None:
+    while (item := q.get()) is not None:
+        time.sleep(work)  # using the item
+        print(f"used {item}")
+
+
+def pipe_producer(conn: Any, items: int, pace: float) -> None:
+    for i in range(1, items + 1):
+        time.sleep(pace)
+        conn.send(i)
+    conn.send(None)
+
+
+def pipe_consumer(conn: Any, work: float) -> None:
+    while (item := conn.recv()) is not None:
+        time.sleep(work)
+        print(f"used {item}")
+
+
+def add_many(counter: Any, times: int, gap: float, use_lock: bool) -> None:
+    for _ in range(times):
+        if use_lock:
+            with counter.get_lock():  # nobody else can read until we have written
+                value = counter.value
+                time.sleep(gap)
+                counter.value = value + 1
+        else:
+            value = counter.value  # read...
+            time.sleep(gap)  # ...another process reads the same value meanwhile...
+            counter.value = value + 1  # ...and one of the two updates is lost
+
+
+def add_many_in_array(cells: Any, times: int, gap: float, use_lock: bool) -> None:
+    for _ in range(times):
+        if use_lock:
+            with cells.get_lock():
+                value = cells[0]
+                time.sleep(gap)
+                cells[0] = value + 1
+        else:
+            value = cells[0]
+            time.sleep(gap)
+            cells[0] = value + 1
+
+
+def count_then_maybe_die(me: int, doomed: int, death: str, pace: float) -> None:
+    for i in range(1, 11):
+        print(i)
+        time.sleep(pace)
+        if me == doomed and i == 4:
+            if death == "exception":
+                raise ZeroDivisionError(f"worker {me} divided by zero")
+            if death == "os._exit":
+                os._exit(3)  # ends the process at once: nothing after this runs
+            os.kill(os.getpid(), signal.SIGKILL)  # what the OOM killer does

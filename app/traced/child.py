@@ -1,0 +1,238 @@
+"""The light entry of a child process: what runs in a worker process before and
+around the scenario's function.
+
+A child imports only this module, `app.timeline`, `app.tracing`, the traced
+drop-ins and the module holding its worker function (`app.scenarios.proc_work`):
+never FastAPI, pydantic or the scenario registry, so a spawned or forkserver child
+starts in milliseconds rather than re-importing the server.
+
+Structure:
+- `ChildRecorder` is the run's `Recorder` as seen from inside a child: the same
+  `emit`/`check` API (so `app.traced.time.sleep`, `print`... work unchanged), the
+  same t0 (the parent's, passed in: CLOCK_MONOTONIC is shared by every process on
+  Linux, so timestamps need no translation), a stop flag that also consults the
+  parent's `multiprocessing.Event`, and a flusher thread that ships the buffer to
+  the parent in batches (every ~10 ms, when a batch holds `FLUSH_EVENTS` events or
+  the worker is about to block, and at exit) over
+  the child's *own* pipe. One pipe per child, never a shared queue: a child killed
+  in the middle of a write cannot take a shared lock down with it.
+- `process_main` is the target of every traced `Process`; `pool_init`/`Task` make
+  a `Pool` or `ProcessPoolExecutor` worker draw its lane.
+
+Message on the pipe: ``(lane, pid, [raw events])``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from multiprocessing.synchronize import Event as MpEvent
+from multiprocessing.util import Finalize
+from typing import Any
+
+from app.timeline import Kind
+from app.tracing import Recorder, Stop, bind, here
+
+FLUSH_S = 0.01
+FLUSH_EVENTS = 256
+_BLOCKING = frozenset({Kind.IO, Kind.WAIT})
+
+
+class ChildRecorder(Recorder):
+    """A child's view of its run's recorder; ships its events to the parent."""
+
+    def __init__(self, conn: Connection, stop: MpEvent, t0_ns: int, lane: str) -> None:
+        super().__init__(t0_ns=t0_ns)
+        self.lane = lane
+        self._conn = conn
+        self._stop_flag = stop
+        self._pid = os.getpid()
+        self._wake = threading.Event()
+        self._closing = False
+        self._send_lock = threading.Lock()
+        self._flusher = threading.Thread(target=self._flush_loop, name="interleave-flush", daemon=True)
+        self._flusher.start()
+
+    def emit(self, worker: str, kind: Kind, obj: str = "", detail: Any = None, link: str = "") -> None:
+        super().emit(worker, kind, obj, detail, link)
+        # Ship at once when the worker is about to block (its events would otherwise
+        # sit here for the whole sleep or wait) or when a batch is full.
+        if kind in _BLOCKING or len(self._buffer) >= FLUSH_EVENTS:
+            self._wake.set()
+
+    def check(self) -> None:
+        if self.stop_reason is None and self._stop_flag.is_set():
+            self.stop_reason = "the run was stopped"
+        super().check()
+
+    def flush(self) -> None:
+        """Send what was recorded so far (one message); safe from any thread."""
+        with self._send_lock:
+            n = len(self._buffer)
+            if n == 0:
+                return
+            batch = self._buffer[:n]
+            del self._buffer[:n]
+            try:
+                self._conn.send((self.lane, self._pid, batch))
+            except OSError:  # the parent went away: nobody is listening any more
+                self._closing = True
+
+    def _flush_loop(self) -> None:
+        while not self._closing:
+            self._wake.wait(FLUSH_S)
+            self._wake.clear()
+            self.flush()
+
+    def close(self) -> None:
+        """Stop the flusher, send the rest, close the pipe (at the child's exit)."""
+        if self._closing and self._conn.closed:
+            return
+        self._closing = True
+        self._wake.set()
+        self._flusher.join(1.0)
+        self.flush()
+        self._conn.close()
+
+
+def describe_crash(error: BaseException) -> str:
+    """The error and where it happened: the last lines of its traceback."""
+    lines = traceback.format_exception(error)
+    return "".join(lines[-3:]).strip()
+
+
+def process_main(
+    lane: str,
+    conn: Connection,
+    stop: MpEvent,
+    t0_ns: int,
+    target: Callable[..., object],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> None:
+    """The first code a traced `Process` runs in the child: its first event (`run`)
+    ends the `start` segment the parent drew while the interpreter came up."""
+    rec = ChildRecorder(conn, stop, t0_ns, lane)
+    failed = False
+    with bind(rec, lane):
+        rec.emit(lane, Kind.RUN)
+        try:
+            target(*args, **kwargs)
+        except Stop as stopped:
+            rec.emit(lane, Kind.DONE, detail=f"stopped: {stopped}")
+        except SystemExit as leaving:
+            code = leaving.code if isinstance(leaving.code, int) else (0 if leaving.code is None else 1)
+            rec.emit(lane, Kind.DONE if code == 0 else Kind.CRASH, detail=f"sys.exit({leaving.code!r})")
+            failed = code != 0
+        except BaseException as error:
+            rec.emit(lane, Kind.CRASH, detail=describe_crash(error))
+            failed = True
+        else:
+            rec.emit(lane, Kind.DONE)
+        finally:
+            rec.close()
+    if failed:
+        # The exit code an unhandled exception gives a real Process; the traceback is
+        # on the lane already, so the server's stderr stays quiet.
+        sys.exit(1)
+
+
+# --- pool workers -------------------------------------------------------------------
+_pool_recorder: ChildRecorder | None = None  # one per worker process: this process's run
+_pool_binding: Any = None  # the open bind(): kept referenced, or collecting it would unbind
+
+
+def pool_init(lanes: list[str], conns: list[Connection], claim: Any, stop: MpEvent, t0_ns: int) -> None:
+    """Initializer of a traced pool's workers. Every worker is handed every pool
+    pipe; it claims the next free one (and with it its lane) and closes its copies
+    of the others, so each pipe has exactly one writer."""
+    global _pool_recorder, _pool_binding
+    with claim.get_lock():
+        index = claim.value
+        claim.value = index + 1
+    for i, conn in enumerate(conns):
+        if i != index:
+            conn.close()
+    if index >= len(conns):  # a replacement worker: no lane left to draw it on
+        return
+    lane = lanes[index]
+    rec = ChildRecorder(conns[index], stop, t0_ns, lane)
+    _pool_recorder = rec
+    # bind() for the rest of this process's life: pool workers run tasks on their main thread.
+    _pool_binding = bind(rec, lane)
+    _pool_binding.__enter__()
+    rec.emit(lane, Kind.RUN)
+    rec.emit(lane, Kind.WAIT, "tasks")
+    Finalize(None, _pool_exit, exitpriority=100)
+
+
+def _pool_exit() -> None:
+    rec = _pool_recorder
+    if rec is not None:
+        rec.emit(rec.lane, Kind.DONE)
+        rec.close()
+
+
+def stamp(value: Any) -> Stamped:
+    return Stamped(value, time.monotonic_ns())
+
+
+class Stamped:
+    """A task input that remembers when the parent pickled it, so the worker can tell
+    how long it spent in pickling and the pipe ("in transit")."""
+
+    __slots__ = ("pickled_ns", "received_ns", "value")
+
+    def __init__(self, value: Any, pickled_ns: int = 0, received_ns: int = 0) -> None:
+        self.value = value
+        self.pickled_ns = pickled_ns
+        self.received_ns = received_ns
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (_unpickle_stamped, (self.value, time.monotonic_ns()))
+
+
+def _unpickle_stamped(value: Any, pickled_ns: int) -> Stamped:
+    return Stamped(value, pickled_ns, time.monotonic_ns())
+
+
+class StoppedTask(Exception):
+    """A pool task refused to start because its run was stopped."""
+
+
+class Task:
+    """Wraps a pool's function: each call is one `run` segment on the worker's lane,
+    labelled with its input, then back to waiting for `tasks`."""
+
+    def __init__(self, func: Callable[..., Any], label: str) -> None:
+        self.func = func
+        self.label = label
+
+    def __call__(self, item: Any) -> Any:
+        value = item.value if isinstance(item, Stamped) else item
+        try:
+            rec, me = here()
+        except RuntimeError:  # a worker without a lane (a replacement): just compute
+            return self.func(value)
+        text = f"{self.label}({value!r})"
+        detail = text
+        if isinstance(item, Stamped) and item.pickled_ns:
+            transit_ms = (item.received_ns - item.pickled_ns) / 1e6
+            detail = f"{text}: pickled by the parent {transit_ms:.2f} ms before this worker unpickled it"
+        try:
+            rec.check()
+            rec.emit(me, Kind.RUN, text, detail=detail)
+            result = self.func(value)
+        except Stop as stopped:
+            # Stop is a BaseException: let out here it would kill the pool's worker
+            # process. As an Exception the pool reports it like any failed task.
+            rec.emit(me, Kind.WAIT, "tasks")
+            raise StoppedTask(str(stopped)) from None
+        rec.emit(me, Kind.RESULT, text, detail=repr(result))
+        rec.emit(me, Kind.WAIT, "tasks")
+        return result

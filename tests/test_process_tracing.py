@@ -1,0 +1,185 @@
+"""Process tracing without the server: real children, their batches, their deaths."""
+
+from __future__ import annotations
+
+import os
+import threading as std_threading
+import time as std_time
+
+import pytest
+
+from app.timeline import Kind, LaneKind
+from app.traced import child, multiprocessing, time
+from app.traced import print as traced_print
+from app.tracing import Recorder, bind
+from tests.proc_helpers import children
+
+
+def say_hello(times: int) -> None:
+    for i in range(times):
+        traced_print(f"hello {i}")
+
+
+def die_hard(code: int) -> None:
+    traced_print("about to vanish")
+    os._exit(code)
+
+
+def nap(seconds: float) -> None:
+    time.sleep(seconds)  # traced: checks the stop flag every slice
+
+
+def ignore_stops(seconds: float) -> None:
+    std_time.sleep(seconds)  # untraced: never sees the stop flag
+
+
+def lane(events: list, worker: str) -> list:
+    return [e for e in events if e.worker == worker]
+
+
+@pytest.fixture
+def no_children_left():
+    before = children()
+    yield
+    assert children() - before == set()
+
+
+@pytest.mark.usefixtures("no_children_left")
+def test_a_process_lane_starts_before_its_first_line_and_ends_done() -> None:
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        mp = multiprocessing.get_context("forkserver")
+        proc = mp.Process(target=say_hello, args=(3,))
+        proc.start()
+        proc.join()
+    rec.finalize()
+    events = lane(rec.take(), "Process-1")
+    assert [e.kind for e in events[:2]] == [Kind.START, Kind.RUN]
+    assert events[0].detail == "process"
+    assert events[0].t_ns < events[1].t_ns  # interpreter start-up, measured
+    assert [e.detail for e in events if e.kind is Kind.PRINT] == ["hello 0", "hello 1", "hello 2"]
+    assert events[-1].kind is Kind.DONE
+    assert proc.exitcode == 0
+
+
+@pytest.mark.usefixtures("no_children_left")
+def test_a_child_that_dies_without_a_word_is_marked_crashed_by_the_parent_with_its_exit_code() -> None:
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        proc = multiprocessing.get_context("forkserver").Process(target=die_hard, args=(7,))
+        proc.start()
+        proc.join()
+    rec.finalize()
+    events = lane(rec.take(), "Process-1")
+    assert events[-1].kind is Kind.CRASH
+    assert events[-1].detail == "exited with code 7 without reporting"
+
+
+@pytest.mark.usefixtures("no_children_left")
+def test_a_stopped_run_tells_its_children_which_end_at_their_next_traced_call() -> None:
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        proc = multiprocessing.get_context("forkserver").Process(target=nap, args=(30,))
+        proc.start()
+    started = std_time.monotonic()
+    rec.stop("stopped by a test")
+    rec.finalize()
+    assert std_time.monotonic() - started < 2.0  # well before the nap or any kill
+    events = lane(rec.take(), "Process-1")
+    assert events[-1].kind is Kind.DONE
+    assert "stopped" in events[-1].detail
+    assert proc.exitcode == 0
+
+
+@pytest.mark.usefixtures("no_children_left")
+def test_a_child_deaf_to_the_stop_is_terminated_after_the_grace_period(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(multiprocessing, "JOIN_GRACE_S", 0.3)
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        proc = multiprocessing.get_context("forkserver").Process(target=ignore_stops, args=(30,))
+        proc.start()
+    rec.finalize()  # the program "forgot" to join: the finalizer stops, waits, terminates
+    events = lane(rec.take(), "Process-1")
+    assert proc.exitcode == -15
+    assert events[-1].kind is Kind.DONE
+    assert "SIGTERM" in events[-1].detail
+
+
+def test_a_child_ships_its_events_in_batches_not_one_message_per_event() -> None:
+    import multiprocessing as std_mp
+
+    reader, writer = std_mp.Pipe(duplex=False)
+    stop = std_mp.get_context("spawn").Event()
+    rec = child.ChildRecorder(writer, stop, std_time.monotonic_ns(), "Process-9")
+    for i in range(1000):
+        rec.emit("Process-9", Kind.PRINT, detail=str(i))
+    rec.close()
+    messages = []
+    while reader.poll(1):
+        try:
+            messages.append(reader.recv())
+        except EOFError:
+            break
+    shipped = [raw for _, _, batch in messages for raw in batch]
+    assert [raw[4] for raw in shipped] == [str(i) for i in range(1000)]  # all of them, in order
+    assert len(messages) <= 1000 // child.FLUSH_EVENTS + 2
+
+
+def test_a_childs_stop_flag_follows_the_parents_event() -> None:
+    import multiprocessing as std_mp
+
+    reader, writer = std_mp.Pipe(duplex=False)
+    stop = std_mp.get_context("spawn").Event()
+    rec = child.ChildRecorder(writer, stop, std_time.monotonic_ns(), "Process-9")
+    try:
+        rec.check()
+        stop.set()
+        with pytest.raises(multiprocessing.Stop):
+            rec.check()
+    finally:
+        rec.close()
+        reader.close()
+
+
+def test_plain_fork_is_refused() -> None:
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN), pytest.raises(ValueError, match="fork"):
+        multiprocessing.get_context("fork")
+
+
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [
+        (-9, "killed by signal SIGKILL"),
+        (-15, "killed by signal SIGTERM"),
+        (3, "exited with code 3"),
+        (None, "unknown"),
+    ],
+)
+def test_exit_codes_are_described_in_words(code: int | None, words: str) -> None:
+    assert words in multiprocessing.describe_exit(code)
+
+
+def test_two_runs_get_separate_hubs_and_lanes() -> None:
+    first, second = Recorder(), Recorder()
+    done = std_threading.Barrier(2, timeout=10)
+
+    def one_run(rec: Recorder) -> None:
+        with bind(rec, "main", LaneKind.MAIN):
+            proc = multiprocessing.get_context("forkserver").Process(target=say_hello, args=(2,))
+            proc.start()
+            proc.join()
+        done.wait()
+        rec.finalize()
+
+    threads = [std_threading.Thread(target=one_run, args=(rec,)) for rec in (first, second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    for rec in (first, second):
+        events = rec.take()
+        assert {e.worker for e in events} == {"main", "Process-1"}
+        assert [e.detail for e in events if e.kind is Kind.PRINT] == ["hello 0", "hello 1"]
