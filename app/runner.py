@@ -97,6 +97,7 @@ class Run:
             "id": self.id,
             "scenario": self.scenario.slug,
             "title": self.scenario.title,
+            "expects_stop": self.scenario.expects_stop,
             "params": self.params.model_dump(),
             "status": str(self.status),
             "reason": self.reason,
@@ -296,4 +297,5 @@ def _reap_threads(recorder: Recorder, grace_s: float) -> None:
         recorder.stop(recorder.stop_reason or "the program ended while threads were still running")
     deadline = time.monotonic() + grace_s
     for t in mine:
-        t.join(max(0.0, deadline - time.monotonic()))
+        # The plain join: the traced one needs a bound lane, and this thread's is over.
+        threading.Thread.join(t, max(0.0, deadline - time.monotonic()))

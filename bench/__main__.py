@@ -55,7 +55,11 @@ def report() -> str:
         if method in starts:
             row = starts[method]
             lines.append(f"| {method} | {row['single_ms']:.1f} ms | {row['at_once_ms']:.1f} ms |")
-    lines += ["", f"{starts['note']}. fork: {starts['fork']['note']}." if "fork" in starts else starts["note"], ""]
+    lines += [
+        "",
+        f"{starts['note']}. fork: {starts['fork']['note']}." if "fork" in starts else starts["note"],
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -12,8 +12,10 @@ run takes to notice.
 
 from __future__ import annotations
 
+import contextlib
 import threading as _threading
 import time as _time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
@@ -22,6 +24,7 @@ from app.timeline import Kind, LaneKind
 from app.tracing import Recorder, Stop, bind, describe_error, here
 
 POLL_S = 0.05
+_RECLAIM_S = 2.0  # how long a stopped Condition.wait tries to take its lock back
 
 
 def block(rec: Recorder, me: str, obj: str, attempt: Callable[[float], bool], timeout: float | None) -> bool:
@@ -109,8 +112,9 @@ class Lock:
         rec, _ = here()
         self._recorder = rec
         self.name = name or rec.new_name(self._prefix)
-        self._lock = _threading.Lock()
+        self._lock: Any = _threading.Lock()
         self._last_releaser = ""
+        self._owner = ""  # the holder's lane name; only the holder writes it
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         rec, me = here()
@@ -120,22 +124,48 @@ class Lock:
                 return False
             # The link: whoever released last before we got it (that release woke us).
             rec.emit(me, Kind.RUN, self.name, link=self._last_releaser)
+        self._owner = me
         rec.owners[self.name] = me
         rec.emit(me, Kind.ACQUIRE, self.name)
         return True
 
     def _attempt(self, slice_s: float) -> bool:
-        return self._lock.acquire(True, slice_s)
+        return bool(self._lock.acquire(True, slice_s))
 
     def release(self) -> None:
         rec, me = here()
+        self._owner = ""
         rec.owners.pop(self.name, None)
         rec.emit(me, Kind.RELEASE, self.name)
         self._last_releaser = me  # before the real release: the next owner reads it
         self._lock.release()
 
     def locked(self) -> bool:
-        return self._lock.locked()
+        return bool(self._lock.locked())
+
+    # --- the protocol Condition uses (the same three methods as the stdlib's) -------
+    def _is_owned(self) -> bool:
+        return self._owner == here()[1]
+
+    def _release_save(self) -> int:
+        """Release completely (for `Condition.wait`); returns what `_acquire_restore` needs."""
+        self.release()
+        return 1
+
+    def _acquire_restore(self, state: int) -> None:
+        self.acquire()
+
+    def _reclaim_after_stop(self, state: int) -> bool:
+        """Take the lock back, untraced and bounded, for a `Condition.wait` that a stop
+        interrupted: the caller's `with` block will release it while unwinding, and the
+        other workers are unwinding too, so whoever holds it lets go soon."""
+        if not self._lock.acquire(True, _RECLAIM_S):
+            return False
+        rec, me = here()
+        self._owner = me
+        rec.owners[self.name] = me
+        rec.emit(me, Kind.ACQUIRE, self.name)
+        return True
 
     def __enter__(self) -> bool:
         return self.acquire()
@@ -149,4 +179,461 @@ class Lock:
         return f"<traced {self._prefix} {self.name}>"
 
 
-__all__ = ["Lock", "Thread", "block", "describe_error"]
+class RLock(Lock):
+    """`threading.RLock`: the holder may take it again without blocking; it is free
+    once released as many times as acquired.
+
+    `acquire` records the depth it reached as `detail` and `release` the depth left,
+    so the page draws one hold from the outermost acquire to the last release.
+    Another worker's wait is linked to the release that freed it, as for `Lock`.
+    """
+
+    _prefix = "RLock"
+
+    def __init__(self, *, name: str | None = None) -> None:
+        super().__init__(name=name)
+        self._lock = _threading.RLock()
+        self._depth = 0
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        rec, me = here()
+        rec.check()
+        if self._owner == me:  # re-entry: the real RLock never blocks its holder
+            self._lock.acquire()
+            self._depth += 1
+            rec.emit(me, Kind.ACQUIRE, self.name, detail=self._depth)
+            return True
+        if not self._lock.acquire(False):
+            if not blocking or not block(rec, me, self.name, self._attempt, timeout):
+                return False
+            rec.emit(me, Kind.RUN, self.name, link=self._last_releaser)
+        self._owner, self._depth = me, 1
+        rec.owners[self.name] = me
+        rec.emit(me, Kind.ACQUIRE, self.name, detail=1)
+        return True
+
+    def release(self) -> None:
+        rec, me = here()
+        if self._owner != me:
+            raise RuntimeError("cannot release un-acquired lock")
+        self._depth -= 1
+        rec.emit(me, Kind.RELEASE, self.name, detail=self._depth)
+        if self._depth == 0:
+            self._owner = ""
+            rec.owners.pop(self.name, None)
+            self._last_releaser = me
+        self._lock.release()
+
+    def locked(self) -> bool:
+        return self._owner != ""
+
+    def _release_save(self) -> int:
+        rec, me = here()
+        if self._owner != me:
+            raise RuntimeError("cannot release un-acquired lock")
+        depth, self._depth = self._depth, 0
+        self._owner = ""
+        rec.owners.pop(self.name, None)
+        rec.emit(me, Kind.RELEASE, self.name, detail=0)
+        self._last_releaser = me
+        for _ in range(depth):
+            self._lock.release()
+        return depth
+
+    def _acquire_restore(self, state: int) -> None:
+        self.acquire()
+        rec, me = here()
+        for _ in range(state - 1):
+            self._lock.acquire()
+        self._depth = state
+        if state > 1:
+            rec.emit(me, Kind.ACQUIRE, self.name, detail=state)
+
+    def _reclaim_after_stop(self, state: int) -> bool:
+        if not super()._reclaim_after_stop(state):
+            return False
+        for _ in range(state - 1):
+            self._lock.acquire()
+        self._depth = state
+        return True
+
+
+class Semaphore:
+    """`threading.Semaphore`: K slots. Records `acquire`/`release` per slot, a `wait`
+    only when every slot was taken, the releaser that freed a slot for a waiter
+    (`link`), and the number of free slots over time (`level`, obj = its name).
+
+    Every change of the count and its event are made under one internal lock, so the
+    recorded order is the real order: counting acquires minus releases over the
+    events gives the true number of holders at every instant.
+    """
+
+    _prefix = "Semaphore"
+
+    def __init__(self, value: int = 1, *, name: str | None = None) -> None:
+        if value < 0:
+            raise ValueError("semaphore initial value must be >= 0")
+        rec, me = here()
+        self._recorder = rec
+        self.name = name or rec.new_name(self._prefix)
+        self._cond = _threading.Condition(_threading.Lock())
+        self._value = value
+        self._last_releaser = ""
+        rec.emit(me, Kind.LEVEL, self.name, detail=value)
+
+    def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        rec, me = here()
+        rec.check()
+        with self._cond:
+            if self._value > 0:
+                self._take(rec, me)
+                return True
+        if not blocking:
+            return False
+
+        def attempt(slice_s: float) -> bool:
+            with self._cond:
+                if self._value == 0:
+                    self._cond.wait(slice_s)
+                if self._value == 0:
+                    return False
+                rec.emit(me, Kind.RUN, self.name, link=self._last_releaser)
+                self._take(rec, me)
+                return True
+
+        return block(rec, me, self.name, attempt, timeout)
+
+    def _take(self, rec: Recorder, me: str) -> None:
+        self._value -= 1
+        rec.emit(me, Kind.ACQUIRE, self.name)
+        rec.emit(me, Kind.LEVEL, self.name, detail=self._value)
+
+    def release(self, n: int = 1) -> None:
+        if n < 1:
+            raise ValueError("n must be one or more")
+        rec, me = here()
+        with self._cond:
+            self._check_release(n)
+            self._value += n
+            self._last_releaser = me
+            rec.emit(me, Kind.RELEASE, self.name)
+            rec.emit(me, Kind.LEVEL, self.name, detail=self._value)
+            self._cond.notify(n)
+
+    def _check_release(self, n: int) -> None:
+        """BoundedSemaphore refuses to grow past its initial value."""
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        return f"<traced {self._prefix} {self.name} value={self._value}>"
+
+
+class BoundedSemaphore(Semaphore):
+    """`threading.BoundedSemaphore`: releasing more often than acquired is a
+    `ValueError` instead of silently adding a slot."""
+
+    _prefix = "BoundedSemaphore"
+
+    def __init__(self, value: int = 1, *, name: str | None = None) -> None:
+        super().__init__(value, name=name)
+        self._initial = value
+
+    def _check_release(self, n: int) -> None:
+        if self._value + n > self._initial:
+            raise ValueError("Semaphore released too many times")
+
+
+class _Waiter:
+    """One blocked `Condition.wait`: a raw lock created held, released to wake it."""
+
+    __slots__ = ("gate", "woken_by", "worker")
+
+    def __init__(self, worker: str) -> None:
+        self.worker = worker
+        self.woken_by = ""
+        self.gate = _threading.Lock()
+        self.gate.acquire()
+
+
+class Condition:
+    """`threading.Condition` over a traced `Lock` or `RLock` (default: a new RLock).
+
+    `wait` releases the lock (a `release` on the lane), records a `wait` on the
+    condition, and on wake-up a `run` whose `link` is the worker whose `notify` woke
+    it; then it takes the lock back (which may wait again, linked to that lock's
+    releaser). `notify` records a `notify` instant whose detail lists the lanes it
+    woke (an empty list: nobody was waiting, the signal is lost).
+    """
+
+    _prefix = "Condition"
+
+    def __init__(self, lock: Lock | None = None, *, name: str | None = None) -> None:
+        rec, _ = here()
+        self._recorder = rec
+        self.name = name or rec.new_name(self._prefix)
+        self._lock = lock if lock is not None else RLock(name=f"{self.name}.lock")
+        self._waiters: deque[_Waiter] = deque()
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        return self._lock.acquire(blocking, timeout)
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def __enter__(self) -> bool:
+        return self._lock.acquire()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._lock.release()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        rec, me = here()
+        rec.check()
+        if not self._lock._is_owned():
+            raise RuntimeError("cannot wait on un-acquired lock")
+        waiter = _Waiter(me)
+        self._waiters.append(waiter)
+        saved = self._lock._release_save()
+        try:
+            woke = block(rec, me, self.name, lambda s: waiter.gate.acquire(True, s), timeout)
+            if woke:
+                rec.emit(me, Kind.RUN, self.name, link=waiter.woken_by)
+            self._lock._acquire_restore(saved)
+        except Stop:
+            self._discard(waiter)
+            self._lock._reclaim_after_stop(saved)
+            raise
+        if not woke:
+            self._discard(waiter)
+        return woke
+
+    def _discard(self, waiter: _Waiter) -> None:
+        with contextlib.suppress(ValueError):  # a notify took it already
+            self._waiters.remove(waiter)
+
+    def wait_for(self, predicate: Callable[[], Any], timeout: float | None = None) -> Any:
+        deadline = None if timeout is None else _time.monotonic() + timeout
+        result = predicate()
+        while not result:
+            left = None
+            if deadline is not None:
+                left = deadline - _time.monotonic()
+                if left <= 0:
+                    break
+            self.wait(left)
+            result = predicate()
+        return result
+
+    def notify(self, n: int = 1) -> None:
+        rec, me = here()
+        if not self._lock._is_owned():
+            raise RuntimeError("cannot notify on un-acquired lock")
+        woken: list[_Waiter] = []
+        while self._waiters and len(woken) < n:
+            waiter = self._waiters.popleft()
+            waiter.woken_by = me
+            woken.append(waiter)
+        # Recorded before the gates open, so the notify precedes every wake-up it causes.
+        rec.emit(me, Kind.NOTIFY, self.name, detail=[w.worker for w in woken])
+        for waiter in woken:
+            waiter.gate.release()
+
+    def notify_all(self) -> None:
+        self.notify(len(self._waiters))
+
+    def __repr__(self) -> str:
+        return f"<traced {self._prefix} {self.name}>"
+
+
+class Event:
+    """`threading.Event`: `wait` records a `wait` only if the flag is not yet set;
+    the wake-up links to the worker that called `set` (a `notify` on its lane)."""
+
+    _prefix = "Event"
+
+    def __init__(self, *, name: str | None = None) -> None:
+        rec, _ = here()
+        self._recorder = rec
+        self.name = name or rec.new_name(self._prefix)
+        self._flag = _threading.Event()
+        self._setter = ""
+        self._waiting: set[str] = set()
+
+    def is_set(self) -> bool:
+        return self._flag.is_set()
+
+    def set(self) -> None:
+        rec, me = here()
+        self._setter = me
+        rec.emit(me, Kind.NOTIFY, self.name, detail=sorted(self._waiting))
+        self._flag.set()
+
+    def clear(self) -> None:
+        self._flag.clear()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        rec, me = here()
+        rec.check()
+        if self._flag.is_set():
+            return True
+        self._waiting.add(me)
+        try:
+            if not block(rec, me, self.name, self._flag.wait, timeout):
+                return False
+        finally:
+            self._waiting.discard(me)
+        rec.emit(me, Kind.RUN, self.name, link=self._setter)
+        return True
+
+    def __repr__(self) -> str:
+        return f"<traced {self._prefix} {self.name} set={self.is_set()}>"
+
+
+BrokenBarrierError = _threading.BrokenBarrierError
+
+
+class Barrier:
+    """`threading.Barrier(parties, action=None, timeout=None)`.
+
+    Every arrival but the last records a `wait`; the last one runs `action`, records a
+    `notify` (detail: the phase number that ends) and releases them all, each wake-up
+    linked to it: the release instant is one fan of arrows across the lanes. How many
+    workers are waiting is drawn as a `level` gauge (obj = its name).
+    """
+
+    _prefix = "Barrier"
+
+    def __init__(
+        self,
+        parties: int,
+        action: Callable[[], object] | None = None,
+        timeout: float | None = None,
+        *,
+        name: str | None = None,
+    ) -> None:
+        if parties < 1:
+            raise ValueError("parties must be >= 1")
+        rec, me = here()
+        self._recorder = rec
+        self.name = name or rec.new_name(self._prefix)
+        self._parties = parties
+        self._action = action
+        self._timeout = timeout
+        self._cond = _threading.Condition(_threading.Lock())
+        self._count = 0
+        self._phase = 0
+        self._broken = False
+        # How each phase ended, for the workers that waited in it: released or broken.
+        self._ended: dict[int, bool] = {}
+        self._releaser = ""
+        rec.emit(me, Kind.LEVEL, self.name, detail=0)
+
+    @property
+    def parties(self) -> int:
+        return self._parties
+
+    @property
+    def n_waiting(self) -> int:
+        return self._count
+
+    @property
+    def broken(self) -> bool:
+        return self._broken
+
+    def wait(self, timeout: float | None = None) -> int:
+        rec, me = here()
+        rec.check()
+        timeout = self._timeout if timeout is None else timeout
+        with self._cond:
+            if self._broken:
+                raise BrokenBarrierError
+            index = self._count
+            phase = self._phase
+            self._count += 1
+            rec.emit(me, Kind.LEVEL, self.name, detail=self._count)
+            last = self._count == self._parties
+        if last:
+            self._release_all(rec, me)
+            return index
+
+        def attempt(slice_s: float) -> bool:
+            with self._cond:
+                if phase not in self._ended:
+                    self._cond.wait(slice_s)
+                return phase in self._ended
+
+        try:
+            ended = block(rec, me, self.name, attempt, timeout)
+        except Stop:
+            self.abort()
+            raise
+        with self._cond:
+            if not ended:  # timed out: like the stdlib, that breaks the barrier
+                self._break()
+            released = self._ended.get(phase, False)
+        if not released:
+            raise BrokenBarrierError
+        rec.emit(me, Kind.RUN, self.name, link=self._releaser)
+        return index
+
+    def _release_all(self, rec: Recorder, me: str) -> None:
+        if self._action is not None:
+            try:
+                self._action()
+            except BaseException:
+                self.abort()
+                raise
+        with self._cond:
+            self._releaser = me
+            rec.emit(me, Kind.NOTIFY, self.name, detail=self._phase + 1)
+            self._ended[self._phase] = True
+            self._phase += 1
+            self._count = 0
+            rec.emit(me, Kind.LEVEL, self.name, detail=0)
+            self._cond.notify_all()
+
+    def _break(self) -> None:
+        """Under `_cond`: everyone waiting in this phase gets BrokenBarrierError."""
+        self._broken = True
+        self._ended.setdefault(self._phase, False)
+        self._cond.notify_all()
+
+    def abort(self) -> None:
+        with self._cond:
+            self._break()
+
+    def reset(self) -> None:
+        with self._cond:
+            if self._count:
+                self._ended.setdefault(self._phase, False)
+            self._phase += 1
+            self._count = 0
+            self._broken = False
+            self._cond.notify_all()
+
+    def __repr__(self) -> str:
+        return f"<traced {self._prefix} {self.name} {self._count}/{self._parties}>"
+
+
+__all__ = [
+    "Barrier",
+    "BoundedSemaphore",
+    "BrokenBarrierError",
+    "Condition",
+    "Event",
+    "Lock",
+    "RLock",
+    "Semaphore",
+    "Thread",
+    "block",
+    "describe_error",
+]

@@ -17,6 +17,9 @@ def sleep(seconds: float) -> None:
     rec, me = here()
     rec.check()
     rec.emit(me, Kind.IO)
+    if seconds <= 0:
+        # Like the real sleep(0): give up the interpreter, so another thread may run now.
+        _time.sleep(0)
     deadline = _time.monotonic() + seconds
     while (left := deadline - _time.monotonic()) > 0:
         _time.sleep(min(left, POLL_S))

@@ -16,6 +16,7 @@
     const output = panel.querySelector("[data-output]");
     const result = panel.querySelector("[data-result]");
     const status = panel.querySelector("[data-status]");
+    const details = panel.querySelector("[data-details]");
     const state = { timeline, summary: null, lines: [] };
     Interleave.runs[id] = state;
     Interleave.current = state;
@@ -26,6 +27,7 @@
       const batch = JSON.parse(e.data);
       timeline.add(batch);
       for (const ev of batch) if (ev[2] === "print") addLine(ev);
+      if (details) showDetails(details, timeline.model, state.summary);
     });
     source.addEventListener("done", (e) => {
       source.close(); // otherwise EventSource reconnects when the stream ends
@@ -36,7 +38,10 @@
       status.dataset.status = summary.status;
       panel.dataset.done = summary.status;
       result.textContent = describe(summary);
-      result.classList.toggle("bad", summary.status !== "done");
+      const caught = summary.status === "stopped" && summary.expects_stop && /^deadlock/.test(summary.reason || "");
+      result.classList.toggle("bad", summary.status !== "done" && !caught);
+      result.classList.toggle("caught", caught);
+      if (details) showDetails(details, timeline.model, summary);
     });
 
     function addLine(ev) {
@@ -65,7 +70,88 @@
     });
   }
 
+  // Under the result: the numbers behind it, the first lost update, the deadlock cycle.
+  function showDetails(details, model, summary) {
+    const values = details.querySelector("[data-values]");
+    if (summary && summary.result && values.hidden) {
+      const rows = Object.entries(summary.result.values || {});
+      values.replaceChildren(...rows.map(([key, value]) => {
+        const tr = document.createElement("tr");
+        const th = document.createElement("th"), td = document.createElement("td");
+        th.textContent = key.replace(/_/g, " ");
+        td.textContent = typeof value === "object" ? JSON.stringify(value) : String(value);
+        tr.dataset.key = key;
+        tr.append(th, td);
+        return tr;
+      }));
+      values.hidden = rows.length === 0;
+    }
+    const lost = details.querySelector("[data-lost-note]");
+    if (model.lost.length && lost.hidden) {
+      const l = model.lost[0], ms = (t) => (t / 1e6).toFixed(2) + " ms";
+      lost.textContent = `A lost update: ${l.worker} read ${l.readValue} at ${ms(l.tRead)}; ` +
+        `${l.by} wrote ${l.byValue} at ${ms(l.tBy)}; ${l.worker} wrote ${l.value} at ${ms(l.tWrite)}, ` +
+        `overwriting it: ${l.by}'s update is lost. Every pink ring on the lanes is a write that another thread overwrote.`;
+      lost.hidden = false;
+    }
+    const legend = details.closest(".run").querySelector(".legend");
+    const extras = [
+      ["reads", model.reads > 0, "swatch read", "read (top tick) / write (bottom tick)"],
+      ["lost", model.lost.length > 0, "swatch lost", "lost update"],
+      ["notify", model.lanes.some((l) => l.instants.some((i) => i.kind === "notify")), "marker notify", "notify / set"],
+      ["put", model.lanes.some((l) => l.instants.some((i) => i.kind === "put")), "marker put", "put"],
+      ["get", model.lanes.some((l) => l.instants.some((i) => i.kind === "get")), "marker get", "get"],
+      ["level", model.levels.size > 0, "swatch level", "level over time (under the lanes)"],
+    ];
+    for (const [key, present, cls, label] of extras) {
+      if (!present || legend.querySelector(`[data-legend=${key}]`)) continue;
+      const li = document.createElement("li");
+      li.dataset.legend = key;
+      const sw = document.createElement("span");
+      sw.className = cls;
+      li.append(sw, label);
+      legend.append(li);
+    }
+    const cycle = details.querySelector("[data-cycle-panel]");
+    if (model.deadlock && cycle.hidden) {
+      const pairs = model.deadlock.cycle;
+      const title = document.createElement("p");
+      title.className = "cycle-title";
+      title.textContent = pairs.length === 1
+        ? "Deadlock: a thread waits for a lock it holds itself"
+        : `Deadlock: ${pairs.length} threads wait for each other in a circle`;
+      const list = document.createElement("ol");
+      pairs.forEach(([worker, obj], i) => {
+        const holder = pairs[(i + 1) % pairs.length][0];
+        const held = pairs[(i + pairs.length - 1) % pairs.length][1];
+        const li = document.createElement("li");
+        const b = (text) => { const e = document.createElement("strong"); e.textContent = text; return e; };
+        li.append(b(worker), " holds ", b(held), " and waits for ", b(obj),
+          holder === worker ? ", which it holds itself" : ", held by ", ...(holder === worker ? [] : [b(holder)]));
+        list.append(li);
+      });
+      if (pairs.length > 6) {
+        // A long ring: one line that reads round it, the full list folded away.
+        const ring = document.createElement("p");
+        ring.className = "cycle-ring";
+        ring.textContent = pairs.slice(0, 3).map(([w, o]) => `${w} → ${o}`).join(" → ") +
+          ` → … (${pairs.length - 4} more) … → ${pairs[pairs.length - 1][0]} → ${pairs[pairs.length - 1][1]} → ${pairs[0][0]}`;
+        const more = document.createElement("details");
+        const label = document.createElement("summary");
+        label.textContent = "who holds what and waits for what";
+        more.append(label, list);
+        cycle.replaceChildren(title, ring, more);
+      } else {
+        cycle.replaceChildren(title, list);
+      }
+      cycle.hidden = false;
+    }
+  }
+
   function describe(summary) {
+    if (summary.status === "stopped" && summary.expects_stop && /^deadlock/.test(summary.reason || "")) {
+      return "Deadlock caught: the server found a circle of waits and stopped the run, releasing every thread.";
+    }
     if (summary.status === "done") return summary.result.summary + ` · ${summary.duration_ms.toFixed(1)} ms, ${summary.events} events`;
     if (summary.status === "stopped") return "Stopped: " + summary.reason + (summary.result ? " · " + summary.result.summary : "");
     return "Failed: " + summary.error;
