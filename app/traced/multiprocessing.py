@@ -81,6 +81,7 @@ class _Channel:
     process: BaseProcess | None = None
     pid: int | None = None
     closed: threading.Event = field(default_factory=threading.Event)
+    silent_ns: int | None = None  # when its pipe closed without a last word (verdict pending)
 
 
 class Hub:
@@ -114,6 +115,11 @@ class Hub:
         self.stop_event = self.ctx.Event()
         self._channels: dict[_connection.Connection, _Channel] = {}
         self._lock = threading.Lock()
+        # Reading a child's exit status is not thread-safe: with forkserver, two
+        # threads polling at once split one status message (one sees EOF: "255");
+        # with spawn, two waitpid calls race. Every poll of a process we own holds this.
+        self._poll_lock = threading.Lock()
+        self._silent: list[_Channel] = []  # pool lanes whose verdict waits for the pool
         self._processes: list[BaseProcess] = []
         self._pools: list[Pool | ProcessPoolExecutor] = []
         self._started: list[str] = []  # lanes the parent drew a `start` on
@@ -188,23 +194,50 @@ class Hub:
 
     def _hang_up(self, reader: _connection.Connection, chan: _Channel) -> None:
         """A child's pipe closed: it exited. If it never said done or crash, it died
-        where it could not report (os._exit, a signal): the parent tells its story."""
+        where it could not report (os._exit, a signal): the parent tells its story.
+
+        A plain process is ours alone, so its verdict is read now. A pool worker's
+        exit status belongs to the pool's own threads, which poll it; its verdict
+        waits until the pool has been joined (`settle`)."""
         with self._lock:
             self._channels.pop(reader, None)
         reader.close()
         if chan.lane is not None and chan.lane not in self._final:
-            seen_ns = self.rec.now()  # when the pipe closed: the death, give or take a flush
-            process = self._process_of(chan)
-            if process is not None:
-                process.join(1.0)  # it has closed its pipe: it is exiting
-            code = None if process is None else process.exitcode
-            if self._forcing and code is not None and code < 0:
-                detail = f"stopped: still running when the run ended, so the parent ended it ({describe_exit(code)})"
-                self.rec.emit_at(seen_ns, chan.lane, Kind.DONE, detail=detail)
+            chan.silent_ns = self.rec.now()  # when the pipe closed: the death, give or take a flush
+            if chan.process is not None:
+                self._verdict(chan, self.exitcode(chan.process, 1.0))  # it is exiting
             else:
-                self.rec.emit_at(seen_ns, chan.lane, Kind.CRASH, detail=describe_exit(code))
-            self._final.add(chan.lane)
+                with self._lock:
+                    self._silent.append(chan)
         chan.closed.set()
+
+    def _verdict(self, chan: _Channel, code: int | None) -> None:
+        assert chan.lane is not None
+        assert chan.silent_ns is not None
+        if self._forcing and code is not None and code < 0:
+            detail = (
+                f"stopped: still running when the run ended, so the parent ended it ({describe_exit(code)})"
+            )
+            self.rec.emit_at(chan.silent_ns, chan.lane, Kind.DONE, detail=detail)
+        else:
+            self.rec.emit_at(chan.silent_ns, chan.lane, Kind.CRASH, detail=describe_exit(code))
+        self._final.add(chan.lane)
+
+    def settle(self) -> None:
+        """Give pool lanes that ended silently their verdict. Only once their pool has
+        been joined or shut down: its threads no longer poll the workers."""
+        with self._lock:
+            pending, self._silent = self._silent, []
+        for chan in pending:
+            process = self._process_of(chan)
+            self._verdict(chan, None if process is None else self.exitcode(process, 1.0))
+
+    def exitcode(self, process: BaseProcess, wait_s: float = 0.0) -> int | None:
+        """Wait up to `wait_s` for `process` to exit; its exit code, or None."""
+        with self._poll_lock:
+            if wait_s > 0:
+                process.join(wait_s)
+            return process.exitcode
 
     # --- ending ----------------------------------------------------------------------
     def _on_stop(self, reason: str) -> None:
@@ -216,25 +249,26 @@ class Hub:
         with self._lock:
             processes = list(self._processes)
             pools = list(self._pools)
-        if any(p.is_alive() for p in processes):
+        if any(self.exitcode(p) is None for p in processes):
             # The program forgot to join, or was stopped: tell the children (they end
             # at their next traced call), give them a grace period, then force them.
             self.rec.stop(self.rec.stop_reason or "the program ended while processes were still running")
         deadline = time.monotonic() + JOIN_GRACE_S
         for process in processes:
-            process.join(max(0.0, deadline - time.monotonic()))
+            self.exitcode(process, max(0.0, deadline - time.monotonic()))
         self._forcing = True
         for pool in pools:
             pool.shut_down()
         for process in processes:
-            if process.is_alive():
+            if self.exitcode(process) is None:
                 process.terminate()
-                process.join(0.5)
-            if process.is_alive():
+                self.exitcode(process, 0.5)
+            if self.exitcode(process) is None:
                 process.kill()
-                process.join(1.0)
+                self.exitcode(process, 1.0)
         self._closing = True
         self._drain.join(DRAIN_GRACE_S + 1.0)
+        self.settle()
         with self._lock:
             left = list(self._channels.items())
             self._channels.clear()
@@ -345,10 +379,9 @@ class Process:
         obj = f"join {self.name}"
 
         def attempt(slice_s: float) -> bool:
-            self._process.join(slice_s)
-            return self._process.exitcode is not None
+            return self._hub.exitcode(self._process, slice_s) is not None
 
-        waited = self._process.exitcode is None
+        waited = self._hub.exitcode(self._process) is None
         if waited and not block(rec, me, obj, attempt, timeout):
             return
         # Its last batch (or the parent's verdict on a silent death) lands first.
@@ -358,14 +391,14 @@ class Process:
 
     @property
     def exitcode(self) -> int | None:
-        return self._process.exitcode
+        return self._hub.exitcode(self._process)
 
     @property
     def pid(self) -> int | None:
         return self._process.pid
 
     def is_alive(self) -> bool:
-        return self._process.is_alive()
+        return self._process.pid is not None and self._hub.exitcode(self._process) is None
 
     def terminate(self) -> None:
         self._process.terminate()
@@ -441,12 +474,9 @@ class Pool(_PoolBase):
         rec, me = here()
         workers = self.processes()
 
-        def attempt(slice_s: float) -> bool:
-            _connection.wait([p.sentinel for p in workers], timeout=slice_s)
-            return all(p.exitcode is not None for p in workers)
-
-        block(rec, me, "pool.join", attempt, None)
+        block(rec, me, "pool.join", all_exited(workers), None)
         self._pool.join()
+        self._hub.settle()
         rec.emit(me, Kind.RUN, "pool.join")
 
     def terminate(self) -> None:
@@ -455,6 +485,7 @@ class Pool(_PoolBase):
     def shut_down(self) -> None:
         self._pool.terminate()
         self._pool.join()
+        self._hub.settle()
 
     def __enter__(self) -> Pool:
         return self
@@ -503,21 +534,18 @@ class ProcessPoolExecutor(_PoolBase):
         if wait:
             workers = self.processes()
 
-            def attempt(slice_s: float) -> bool:
-                _connection.wait([p.sentinel for p in workers], timeout=slice_s)
-                return all(p.exitcode is not None for p in workers)
-
             if workers:
-                block(rec, me, "executor.shutdown", attempt, None)
+                block(rec, me, "executor.shutdown", all_exited(workers), None)
                 rec.emit(me, Kind.RUN, "executor.shutdown")
             self._executor.shutdown(wait=True)
+            self._hub.settle()
 
     def shut_down(self) -> None:
         self._close_writers()
         for process in self.processes():
-            if process.is_alive():
-                process.terminate()
+            process.terminate()  # a signal only; the executor's own threads reap them
         self._executor.shutdown(wait=True, cancel_futures=True)
+        self._hub.settle()
 
     def __enter__(self) -> ProcessPoolExecutor:
         return self
@@ -526,6 +554,17 @@ class ProcessPoolExecutor(_PoolBase):
         self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.shutdown(wait=True)
+
+
+def all_exited(workers: list[BaseProcess]) -> Callable[[float], bool]:
+    """A `block` attempt that is true once every worker has exited. It watches their
+    sentinels (readable once a process is gone) and never reads an exit status: the
+    pool's own threads do that, and two readers at once corrupt it."""
+
+    def attempt(slice_s: float) -> bool:
+        return len(_connection.wait([p.sentinel for p in workers], timeout=slice_s)) == len(workers)
+
+    return attempt
 
 
 def name_of(func: Callable[..., Any]) -> str:
