@@ -119,6 +119,7 @@ class Recorder:
                 self._finalizers.pop()()
             except Exception as error:  # keep reaping: a leaked process is worse
                 errors.append(error)
+        self._stop_hooks.clear()  # the program is over; and they may hold OS resources
         if errors:
             raise errors[0]
 

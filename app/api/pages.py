@@ -19,12 +19,13 @@ from app.timeline import Kind
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).resolve().parents[2] / "templates")
-LEGEND = [
+LEGEND: list[tuple[str, str]] = [
     (Kind.START, "starting"),
     (Kind.RUN, "running"),
     (Kind.IO, "sleeping / I/O"),
     (Kind.WAIT, "waiting"),
-    (Kind.GIL, "waiting for the GIL"),
+    (Kind.GIL, "waiting for the GIL (threads)"),
+    ("cpu", "waiting for a CPU core (processes)"),
     (Kind.CRASH, "crashed"),
 ]
 

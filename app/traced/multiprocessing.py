@@ -30,6 +30,7 @@ done right: forks from a single-threaded helper that preloaded the light modules
 
 from __future__ import annotations
 
+import gc
 import multiprocessing as _mp
 import queue as _queue
 import signal
@@ -269,6 +270,14 @@ class Hub:
         self._closing = True
         self._drain.join(DRAIN_GRACE_S + 1.0)
         self.settle()
+        # The run's record outlives it (viewers, exports); its hub must not: the hub
+        # holds OS semaphores (the stop Event) that are freed with it.
+        with Hub._hubs_lock:
+            Hub._hubs.pop(self.rec, None)
+        # A Pool and its handler threads form reference cycles; until the cyclic GC
+        # runs, their OS semaphores stay allocated (and the resource tracker reports
+        # them "leaked" at shutdown). Collect now, once per process run.
+        gc.collect()
         with self._lock:
             left = list(self._channels.items())
             self._channels.clear()

@@ -12,10 +12,14 @@
   const STATES = ["start", "run", "io", "wait", "gil", "done", "crash"];
   const COLOURS = {
     start: "#8e6bd8", run: "#2f9e57", io: "#4b8fd6", wait: "#d9443f",
-    gil: "#9aa0a6", crash: "#202124",
+    gil: "#9aa0a6", cpu: "#c9a66b", crash: "#202124",
     hold: "#f0a830", link: "#1f3f8f", print: "#202124", mark: "#b3261e",
     read: "#3949ab", write: "#202124", lost: "#d63384", level: "#0f7f83", notify: "#1f3f8f",
     put: "#2d8a4e", get: "#b8470b", cycle: "#b3261e",
+  };
+  const STATE_WORDS = {
+    start: "starting", run: "running", io: "sleeping / I/O", wait: "waiting for",
+    gil: "runnable, waiting for the GIL", cpu: "runnable, waiting for a CPU core", crash: "crashed",
   };
   // Instants drawn as small markers on their lane (the rest are data for the page).
   const MARKERS = ["notify", "put", "get"];
@@ -260,6 +264,9 @@
       // state segments: one path per colour
       const paths = {};
       for (const s of STATES) paths[s] = new Path2D();
+      // A process has its own GIL: when one is runnable but not running, it is waiting
+      // for a CPU core, not for the GIL. Drawn in its own colour so nobody learns otherwise.
+      paths.cpu = new Path2D();
       const holds = new Path2D();
       const tickPath = new Path2D();
       const inner = new Path2D();
@@ -278,7 +285,8 @@
           const t1 = Math.min(s.t1 === null ? now : s.t1, upTo);
           const x0 = x(s.t0), w = Math.max(1, x(t1) - x0);
           if (s.state === "crash") { paths.crash.rect(x0, y, Math.max(4, w), L.laneH); continue; }
-          paths[s.state].rect(x0, y + 3, w, L.laneH - 6);
+          const isProcess = lane.kind === "process" || lane.kind === "pool-worker";
+          paths[s.state === "gil" && isProcess ? "cpu" : s.state].rect(x0, y + 3, w, L.laneH - 6);
         }
         for (const h of lane.holds) {
           if (h.t0 > upTo) continue;
@@ -303,7 +311,7 @@
           }
         }
       }
-      for (const s of STATES) { g.fillStyle = COLOURS[s]; g.fill(paths[s]); }
+      for (const s of [...STATES, "cpu"]) { g.fillStyle = COLOURS[s]; g.fill(paths[s]); }
       g.fillStyle = COLOURS.hold; g.fill(holds);
       g.fillStyle = "#9c5d00"; g.fill(inner);
       g.fillStyle = COLOURS.print; g.fill(tickPath);
@@ -547,7 +555,9 @@
       if (!seg) { tip.hidden = true; return; }
       const dur = (seg.t1 === null ? this.model.tMax : seg.t1) - seg.t0;
       const hold = lane.holds.find((h) => h.t0 <= t && (h.t1 === null || h.t1 >= t));
-      tip.textContent = `${lane.name}: ${seg.state}${seg.obj ? " " + seg.obj : ""} for ${formatNs(dur, dur)}` +
+      const isProcess = lane.kind === "process" || lane.kind === "pool-worker";
+      const state = STATE_WORDS[seg.state === "gil" && isProcess ? "cpu" : seg.state] || seg.state;
+      tip.textContent = `${lane.name}: ${state}${seg.obj ? " " + seg.obj : ""} for ${formatNs(dur, dur)}` +
         (hold ? ` · holds ${hold.obj}` : "") + (seg.detail && typeof seg.detail === "string" && seg.state !== "start" ? ` · ${seg.detail}` : "");
       tip.style.left = e.pageX + 12 + "px";
       tip.style.top = e.pageY + 12 + "px";
