@@ -40,6 +40,7 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator
 from concurrent import futures as _futures
 from concurrent.futures import process as _futures_process
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import connection as _connection
 from multiprocessing.context import BaseContext
@@ -380,7 +381,8 @@ class Process:
         rec.check()
         self._hub.started(self.name, LaneKind.PROCESS)
         self._hub.track(self._process)
-        self._process.start()
+        with asking_the_os(f"start {self.name}"):
+            self._process.start()
         self._writer.close()  # the child has its copy; ours would hide its exit (EOF)
 
     def join(self, timeout: float | None = None) -> None:
@@ -450,7 +452,8 @@ class Pool(_PoolBase):
 
     def __init__(self, hub: Hub, processes: int) -> None:
         super().__init__(hub, processes)
-        self._pool = hub.ctx.Pool(processes, initializer=child.pool_init, initargs=self._initargs)
+        with asking_the_os("start pool"):
+            self._pool = hub.ctx.Pool(processes, initializer=child.pool_init, initargs=self._initargs)
         self._close_writers()  # every worker started in the constructor has its copies
         hub.track_pool(self)
 
@@ -563,6 +566,18 @@ class ProcessPoolExecutor(_PoolBase):
         self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.shutdown(wait=True)
+
+
+@contextmanager
+def asking_the_os(what: str) -> Iterator[None]:
+    """Draw the caller as `io` while the OS creates processes: the parent mostly
+    waits on a fork/exec or on the forkserver's reply, it is not running Python."""
+    rec, me = here()
+    rec.emit(me, Kind.IO, what)
+    try:
+        yield
+    finally:
+        rec.emit(me, Kind.RUN)
 
 
 def all_exited(workers: list[BaseProcess]) -> Callable[[float], bool]:
