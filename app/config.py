@@ -39,6 +39,9 @@ class Settings(BaseSettings):
         le=100_000_000,
         description="Events kept in memory across finished runs (~150 bytes each); oldest runs go first.",
     )
+    warm_up_processes: bool = Field(
+        True, description="Start the forkserver at start-up, so the first process lesson is not slower."
+    )
     frame_seconds: float = Field(
         0.016, gt=0, le=1, description="How often recorded events are published to viewers (one SSE batch)."
     )

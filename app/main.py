@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from app.api import exports, pages, runs, scenarios
 from app.config import Settings, get_settings
 from app.runner import RunManager
+from app.traced import multiprocessing
 
 STATIC = Path(__file__).resolve().parents[1] / "static"
 
@@ -21,6 +23,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.warm_up_processes:
+            await asyncio.to_thread(multiprocessing.warm_up)
         app.state.manager = RunManager(settings)
         try:
             yield
