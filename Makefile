@@ -28,7 +28,7 @@ check: $(STAMP)  ## lint, format and types
 	$(PY) -m mypy
 
 bench: $(STAMP)  ## overhead and start-cost numbers (see docs/PERFORMANCE.md)
-	$(PY) -m bench
+	$(PY) -m bench --write docs/PERFORMANCE.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
