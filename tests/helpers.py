@@ -52,3 +52,15 @@ def parse_sse(text: str) -> list[Message]:
 
 def events_of(messages: list[Message]) -> list[list[Any]]:
     return [event for m in messages if m.event == "events" for event in m.data]
+
+
+Wire = list[Any]  # one event as sent: [t_ns, worker, kind, obj, detail, link]
+
+
+async def finished_run(client: Any, scenario: str, **params: Any) -> tuple[dict[str, Any], list[Wire]]:
+    """Start a run over the API, read its whole stream; (the done summary, its events)."""
+    created = await client.post("/runs", json={"scenario": scenario, "params": params})
+    assert created.status_code == 201, created.text
+    messages = parse_sse((await client.get(f"/runs/{created.json()['id']}/events")).text)
+    assert messages[-1].event == "done"
+    return messages[-1].data, events_of(messages)

@@ -4,29 +4,15 @@ every run leaves no child process behind, however it ends."""
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
 
 import anyio
 import httpx
 import pytest
 
-from tests.helpers import events_of, parse_sse
+from tests.helpers import Wire, events_of, finished_run, parse_sse
 from tests.proc_helpers import children
 
 pytestmark = pytest.mark.anyio
-
-Wire = list[Any]  # [t_ns, worker, kind, obj, detail, link]
-
-
-async def run_to_end(
-    client: httpx.AsyncClient, scenario: str, **params: Any
-) -> tuple[dict[str, Any], list[Wire]]:
-    created = await client.post("/runs", json={"scenario": scenario, "params": params})
-    assert created.status_code == 201, created.text
-    stream = await client.get(f"/runs/{created.json()['id']}/events")
-    messages = parse_sse(stream.text)
-    assert messages[-1].event == "done"
-    return messages[-1].data, events_of(messages)
 
 
 def lanes_of(events: list[Wire]) -> dict[str, list[Wire]]:
@@ -49,7 +35,7 @@ def no_children_left():
 async def test_each_process_lane_shows_its_start_up_before_its_first_print(
     client: httpx.AsyncClient, start_method: str
 ) -> None:
-    summary, events = await run_to_end(
+    summary, events = await finished_run(
         client, "processes-print-numbers", processes=3, pace=0.001, start_method=start_method
     )
     assert summary["status"] == "done"
@@ -70,7 +56,7 @@ async def test_each_process_lane_shows_its_start_up_before_its_first_print(
 async def test_pool_map_squares_the_list_with_one_labelled_segment_per_task(
     client: httpx.AsyncClient,
 ) -> None:
-    summary, events = await run_to_end(client, "pool-map", processes=2, work=0.005)
+    summary, events = await finished_run(client, "pool-map", processes=2, work=0.005)
     assert summary["status"] == "done"
     assert summary["result"]["values"]["squares"] == [1, 4, 9, 16, 25]
     lanes = lanes_of(events)
@@ -91,7 +77,7 @@ async def test_pool_map_squares_the_list_with_one_labelled_segment_per_task(
 
 @pytest.mark.usefixtures("no_children_left")
 async def test_pool_map_with_the_longer_input_and_chunks(client: httpx.AsyncClient) -> None:
-    summary, _ = await run_to_end(client, "pool-map", processes=3, chunksize=5, longer=True, work=0.0)
+    summary, _ = await finished_run(client, "pool-map", processes=3, chunksize=5, longer=True, work=0.0)
     assert summary["result"]["values"]["squares"] == [x * x for x in range(1, 41)]
 
 
@@ -100,7 +86,7 @@ async def test_pool_map_with_the_longer_input_and_chunks(client: httpx.AsyncClie
 async def test_every_get_is_linked_to_the_put_that_sent_its_item(
     client: httpx.AsyncClient, channel: str, consumers: int
 ) -> None:
-    summary, events = await run_to_end(
+    summary, events = await finished_run(
         client, "process-queue-pipe", channel=channel, consumers=consumers, items=6, pace=0.002, work=0.002
     )
     assert summary["status"] == "done"
@@ -121,7 +107,7 @@ async def test_every_get_is_linked_to_the_put_that_sent_its_item(
 async def test_processes_lose_updates_to_shared_memory_without_the_lock(
     client: httpx.AsyncClient, memory: str
 ) -> None:
-    summary, events = await run_to_end(client, "shared-counter-processes", memory=memory)
+    summary, events = await finished_run(client, "shared-counter-processes", memory=memory)
     values = summary["result"]["values"]
     assert values["lost"] > 0
     assert values["final"] == values["expected"] - values["lost"]
@@ -132,7 +118,7 @@ async def test_processes_lose_updates_to_shared_memory_without_the_lock(
 
 @pytest.mark.usefixtures("no_children_left")
 async def test_processes_lose_no_update_when_they_hold_the_lock(client: httpx.AsyncClient) -> None:
-    summary, events = await run_to_end(client, "shared-counter-processes", use_lock=True, times=10)
+    summary, events = await finished_run(client, "shared-counter-processes", use_lock=True, times=10)
     values = summary["result"]["values"]
     assert values["lost"] == 0
     assert values["final"] == values["expected"] == 40
@@ -152,7 +138,7 @@ async def test_processes_lose_no_update_when_they_hold_the_lock(client: httpx.As
 async def test_a_crashing_process_ends_its_own_lane_and_no_other(
     client: httpx.AsyncClient, death: str, words: str, code: int
 ) -> None:
-    summary, events = await run_to_end(client, "crash-isolation", death=death, pace=0.002)
+    summary, events = await finished_run(client, "crash-isolation", death=death, pace=0.002)
     assert summary["status"] == "done"  # the program, and the server, carry on
     lanes = lanes_of(events)
     doomed = lanes["Process-2"]
@@ -166,7 +152,7 @@ async def test_a_crashing_process_ends_its_own_lane_and_no_other(
 
 
 async def test_a_raising_thread_ends_only_its_own_lane(client: httpx.AsyncClient) -> None:
-    summary, events = await run_to_end(
+    summary, events = await finished_run(
         client, "crash-isolation", workers="threads", death="exception", pace=0.002
     )
     lanes = lanes_of(events)
@@ -185,7 +171,7 @@ async def test_a_thread_cannot_be_asked_to_die_hard(client: httpx.AsyncClient) -
 
 @pytest.mark.usefixtures("no_children_left")
 async def test_a_dead_pool_worker_breaks_the_whole_executor(client: httpx.AsyncClient) -> None:
-    summary, events = await run_to_end(client, "broken-process-pool", workers=2, numbers=8, dies_on=3)
+    summary, events = await finished_run(client, "broken-process-pool", workers=2, numbers=8, dies_on=3)
     assert summary["status"] == "done"
     values = summary["result"]["values"]
     assert values["broken"] > 0

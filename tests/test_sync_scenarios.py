@@ -13,24 +13,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.helpers import events_of, parse_sse
+from tests.helpers import Wire, finished_run
 
 pytestmark = pytest.mark.anyio
 
-Ev = list[Any]  # [t_ns, worker, kind, obj, detail, link]
 
-
-async def run_to_end(
-    client: httpx.AsyncClient, scenario: str, **params: Any
-) -> tuple[dict[str, Any], list[Ev]]:
-    created = await client.post("/runs", json={"scenario": scenario, "params": params})
-    assert created.status_code == 201, created.text
-    messages = parse_sse((await client.get(f"/runs/{created.json()['id']}/events")).text)
-    assert messages[-1].event == "done"
-    return messages[-1].data, events_of(messages)
-
-
-def holders(events: list[Ev], obj: str) -> list[int]:
+def holders(events: list[Wire], obj: str) -> list[int]:
     held, counts = 0, []
     for e in events:
         if e[3] == obj and e[2] in ("acquire", "release"):
@@ -39,9 +27,9 @@ def holders(events: list[Ev], obj: str) -> list[int]:
     return counts
 
 
-def stale_writes(events: list[Ev], obj: str) -> list[tuple[Ev, Ev]]:
+def stale_writes(events: list[Wire], obj: str) -> list[tuple[Wire, Wire]]:
     """(read, write) pairs where another worker wrote between a worker's read and its write."""
-    last_read: dict[str, tuple[Ev, int]] = {}
+    last_read: dict[str, tuple[Wire, int]] = {}
     version, found = 0, []
     for e in events:
         if e[3] != obj:
@@ -60,7 +48,7 @@ def threads_of(app: FastAPI, summary: dict[str, Any]) -> list[threading.Thread]:
     return [t for t in threading.enumerate() if getattr(t, "_recorder", None) is recorder]
 
 
-def assert_every_lane_ended(events: list[Ev]) -> None:
+def assert_every_lane_ended(events: list[Wire]) -> None:
     last: dict[str, str] = {}
     for e in events:
         if e[2] in ("start", "run", "io", "wait", "gil", "done", "crash"):
@@ -73,7 +61,7 @@ async def test_without_a_lock_updates_are_lost_at_default_parameters_every_time(
     client: httpx.AsyncClient,
 ) -> None:
     for _ in range(3):
-        summary, events = await run_to_end(client, "race-condition")
+        summary, events = await finished_run(client, "race-condition")
         values = summary["result"]["values"]
         assert values["expected"] == 80
         assert values["lost_updates"] == values["expected"] - values["actual"] > 0
@@ -90,7 +78,7 @@ async def test_without_a_lock_updates_are_lost_at_default_parameters_every_time(
 
 async def test_with_the_lock_no_update_is_lost(client: httpx.AsyncClient) -> None:
     for _ in range(3):
-        summary, events = await run_to_end(client, "race-condition", use_lock=True)
+        summary, events = await finished_run(client, "race-condition", use_lock=True)
         values = summary["result"]["values"]
         assert values["actual"] == values["expected"] == 80
         assert values["lost_updates"] == 0
@@ -99,7 +87,7 @@ async def test_with_the_lock_no_update_is_lost(client: httpx.AsyncClient) -> Non
 
 
 async def test_thirty_two_racing_threads_lose_updates_too(client: httpx.AsyncClient) -> None:
-    summary, events = await run_to_end(client, "race-condition", threads=32, iterations=5)
+    summary, events = await finished_run(client, "race-condition", threads=32, iterations=5)
     assert summary["status"] == "done"
     assert summary["result"]["values"]["lost_updates"] > 0
     assert len({e[1] for e in events}) == 33
@@ -110,7 +98,7 @@ async def test_thirty_two_racing_threads_lose_updates_too(client: httpx.AsyncCli
 async def test_a_semaphore_never_lets_more_than_k_threads_hold_a_slot(
     client: httpx.AsyncClient, kind: str
 ) -> None:
-    summary, events = await run_to_end(client, "semaphore", threads=6, slots=2, kind=kind)
+    summary, events = await finished_run(client, "semaphore", threads=6, slots=2, kind=kind)
     counts = holders(events, "slots")
     assert max(counts) == 2 == summary["result"]["values"]["max_holders"]
     assert counts[-1] == 0
@@ -132,7 +120,7 @@ async def test_a_semaphore_never_lets_more_than_k_threads_hold_a_slot(
 
 # --- condition and queue ----------------------------------------------------------
 async def test_every_notify_that_woke_a_waiter_is_linked_to_it(client: httpx.AsyncClient) -> None:
-    summary, events = await run_to_end(client, "condition-buffer", produce_time=0.005, consume_time=0.005)
+    summary, events = await finished_run(client, "condition-buffer", produce_time=0.005, consume_time=0.005)
     assert summary["status"] == "done"
     assert summary["result"]["values"]["consumed"] == 16
     notifies = [e for e in events if e[2] == "notify"]
@@ -155,7 +143,7 @@ async def test_every_notify_that_woke_a_waiter_is_linked_to_it(client: httpx.Asy
 async def test_consumers_wait_on_empty_and_producers_on_full(
     client: httpx.AsyncClient, faster: str, produce_time: float, consume_time: float
 ) -> None:
-    _, events = await run_to_end(
+    _, events = await finished_run(
         client, "condition-buffer", capacity=2, produce_time=produce_time, consume_time=consume_time
     )
     level, seen = 0, Counter[str]()
@@ -174,7 +162,7 @@ async def test_consumers_wait_on_empty_and_producers_on_full(
 
 
 async def test_notify_all_wakes_every_waiter_and_is_still_linked(client: httpx.AsyncClient) -> None:
-    summary, events = await run_to_end(client, "condition-buffer", wake="notify_all")
+    summary, events = await finished_run(client, "condition-buffer", wake="notify_all")
     assert summary["result"]["values"]["consumed"] == 16
     for notify in (e for e in events if e[2] == "notify"):
         for name in notify[4]:
@@ -187,7 +175,7 @@ async def test_notify_all_wakes_every_waiter_and_is_still_linked(client: httpx.A
 async def test_queue_gets_link_to_the_putter_and_blocking_calls_are_waits(
     client: httpx.AsyncClient, faster: str, produce_time: float, consume_time: float
 ) -> None:
-    summary, events = await run_to_end(
+    summary, events = await finished_run(
         client, "queue-buffer", maxsize=2, produce_time=produce_time, consume_time=consume_time
     )
     assert summary["result"]["values"]["consumed"] == 16
@@ -219,7 +207,7 @@ async def test_queue_gets_link_to_the_putter_and_blocking_calls_are_waits(
 async def test_workers_start_on_one_signal_and_are_released_together_each_phase(
     client: httpx.AsyncClient,
 ) -> None:
-    summary, events = await run_to_end(client, "event-barrier", workers=5, phases=3)
+    summary, events = await finished_run(client, "event-barrier", workers=5, phases=3)
     assert summary["status"] == "done"
     workers = {f"Thread-{i}" for i in range(1, 6)}
     starts = [e for e in events if e[2] == "run" and e[3] == "start"]
@@ -238,7 +226,7 @@ async def test_workers_start_on_one_signal_and_are_released_together_each_phase(
 
 # --- rlock ----------------------------------------------------------------------
 async def test_an_rlock_is_re_entered_and_the_run_completes(client: httpx.AsyncClient) -> None:
-    summary, events = await run_to_end(client, "rlock")
+    summary, events = await finished_run(client, "rlock")
     assert summary["status"] == "done"
     assert summary["result"]["values"] == {"withdrawals": 6, "balance": 940}
     reentries = [e for e in events if e[2] == "acquire" and e[4] == 2]
@@ -257,7 +245,7 @@ async def test_a_plain_lock_taken_twice_is_caught_as_a_self_deadlock(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
     started = time.monotonic()
-    summary, events = await run_to_end(client, "rlock", lock="Lock")
+    summary, events = await finished_run(client, "rlock", lock="Lock")
     assert time.monotonic() - started < 5
     assert summary["status"] == "stopped"
     assert summary["expects_stop"] is True
@@ -273,7 +261,7 @@ async def test_a_deadlock_is_detected_and_the_run_stopped_within_bounded_time(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
     started = time.monotonic()
-    summary, events = await run_to_end(client, "deadlock")
+    summary, events = await finished_run(client, "deadlock")
     assert time.monotonic() - started < 5
     assert summary["status"] == "stopped"
     assert summary["reason"].startswith("deadlock: ")
@@ -290,7 +278,7 @@ async def test_a_deadlock_is_detected_and_the_run_stopped_within_bounded_time(
 
 
 async def test_the_same_lock_order_runs_to_completion(client: httpx.AsyncClient) -> None:
-    summary, events = await run_to_end(client, "deadlock", same_order=True)
+    summary, events = await finished_run(client, "deadlock", same_order=True)
     assert summary["status"] == "done"
     assert summary["result"]["values"] == {"rounds_done": 6, "rounds_planned": 6}
     assert not [e for e in events if e[2] == "mark"]
@@ -299,7 +287,7 @@ async def test_the_same_lock_order_runs_to_completion(client: httpx.AsyncClient)
 async def test_a_ring_of_thirty_two_threads_is_one_cycle_of_thirty_two(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    summary, events = await run_to_end(client, "deadlock", threads=32)
+    summary, events = await finished_run(client, "deadlock", threads=32)
     assert summary["status"] == "stopped"
     [mark] = [e for e in events if e[2] == "mark" and e[3] == "deadlock"]
     cycle = mark[4]["cycle"]

@@ -50,7 +50,7 @@ from typing import Any, ClassVar, Literal
 
 from app.timeline import FINAL_STATES, Kind, LaneKind
 from app.traced import child
-from app.traced.threading import block
+from app.traced.threading import Acquirable, block
 from app.tracing import Recorder, Stop, here
 
 StartMethod = Literal["spawn", "forkserver"]
@@ -717,7 +717,7 @@ class Connection:
         self._conn.close()
 
 
-class SharedLock:
+class SharedLock(Acquirable):
     """A lock shared by processes (a `multiprocessing.Lock`, or a `Value`'s
     `get_lock()`): records waits and holds on the caller's lane."""
 
@@ -725,11 +725,13 @@ class SharedLock:
         self._lock = inner
         self.name = name
 
-    def acquire(self) -> bool:
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         rec, me = here()
         rec.check()
         if not self._lock.acquire(False):
-            block(rec, me, self.name, lambda slice_s: bool(self._lock.acquire(True, slice_s)), None)
+            attempt = lambda slice_s: bool(self._lock.acquire(True, slice_s))  # noqa: E731
+            if not blocking or not block(rec, me, self.name, attempt, timeout):
+                return False
             rec.emit(me, Kind.RUN, self.name)
         rec.emit(me, Kind.ACQUIRE, self.name)
         return True
@@ -738,14 +740,6 @@ class SharedLock:
         rec, me = here()
         rec.emit(me, Kind.RELEASE, self.name)
         self._lock.release()
-
-    def __enter__(self) -> bool:
-        return self.acquire()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.release()
 
 
 class Value:

@@ -100,7 +100,26 @@ class Thread(_threading.Thread):
             rec.emit(me, Kind.RUN, obj, link=self.name)
 
 
-class Lock:
+class Acquirable:
+    """`with obj:` for anything with acquire() and release(), as the stdlib's locks
+    and semaphores offer it."""
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.release()
+
+
+class Lock(Acquirable):
     """`threading.Lock` that records waits, holds and who handed it over.
 
     The uncontended path records only `acquire`: no wait is drawn when nobody held it.
@@ -166,14 +185,6 @@ class Lock:
         rec.owners[self.name] = me
         rec.emit(me, Kind.ACQUIRE, self.name)
         return True
-
-    def __enter__(self) -> bool:
-        return self.acquire()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.release()
 
     def __repr__(self) -> str:
         return f"<traced {self._prefix} {self.name}>"
@@ -258,7 +269,7 @@ class RLock(Lock):
         return True
 
 
-class Semaphore:
+class Semaphore(Acquirable):
     """`threading.Semaphore`: K slots. Records `acquire`/`release` per slot, a `wait`
     only when every slot was taken, the releaser that freed a slot for a waiter
     (`link`), and the number of free slots over time (`level`, obj = its name).
@@ -322,14 +333,6 @@ class Semaphore:
 
     def _check_release(self, n: int) -> None:
         """BoundedSemaphore refuses to grow past its initial value."""
-
-    def __enter__(self) -> bool:
-        return self.acquire()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.release()
 
     def __repr__(self) -> str:
         return f"<traced {self._prefix} {self.name} value={self._value}>"
