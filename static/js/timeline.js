@@ -347,6 +347,18 @@
         });
       }
 
+      // why a lane crashed, beside its end: the one thing a learner must not miss
+      g.font = "bold " + Math.round(L.font * 0.9) + "px system-ui, sans-serif";
+      g.fillStyle = COLOURS.crash;
+      for (const lane of m.lanes) {
+        const crash = lane.segments.find((s) => s.state === "crash" && s.t0 <= upTo);
+        if (!crash || L.laneH < 14) continue;
+        const x0 = x(crash.t0) + 8, room = width - L.right - x0;
+        let text = "✖ " + String(crash.detail || "crashed").split("\n")[0];
+        while (text.length > 4 && g.measureText(text).width > room) text = text.slice(0, -2) + "…";
+        if (room > 40) g.fillText(text, x0, laneY(lane.index) + L.laneH / 2);
+      }
+
       // who woke whom
       g.strokeStyle = COLOURS.link; g.fillStyle = COLOURS.link; g.lineWidth = 1.2;
       for (const link of m.links) {
