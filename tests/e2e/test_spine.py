@@ -55,3 +55,23 @@ def test_bad_parameters_show_what_is_allowed_without_starting_a_run(page: Page, 
     expect(page.locator(".errors")).to_contain_text("pairs")
     expect(page.locator(".errors")).to_contain_text("from 1 to 16")
     expect(page.locator(".run[data-run-id]")).to_have_count(0)
+
+
+def test_projector_mode_enlarges_the_lanes_and_is_remembered(
+    page: Page, live_server: str, tmp_path: Path
+) -> None:
+    run_from_page(page, live_server, "lock-counter", {})
+    canvas = page.locator("canvas.timeline")
+    normal = canvas.bounding_box()
+    page.click(".projector-toggle")
+    expect(page.locator("html")).to_have_class("projector")
+    assert normal is not None
+    # taller lanes for the back row (the canvas redraws on the next animation frame)
+    page.wait_for_function(
+        "h => document.querySelector('canvas.timeline').getBoundingClientRect().height > h",
+        arg=normal["height"] * 1.3,
+    )
+    page.screenshot(path=tmp_path / "projector.png", full_page=True)
+    page.reload()
+    expect(page.locator("html")).to_have_class("projector")
+    expect(page.locator(".projector-toggle")).to_have_attribute("aria-pressed", "true")
