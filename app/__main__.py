@@ -15,4 +15,6 @@ if __name__ == "__main__":
         host=os.environ.get("INTERLEAVE_HOST", "127.0.0.1"),
         port=int(os.environ.get("INTERLEAVE_PORT", "8000")),
         log_level=os.environ.get("INTERLEAVE_LOG_LEVEL", "info"),
+        # Open event streams would otherwise hold a shutdown until their runs end.
+        timeout_graceful_shutdown=5,
     )
