@@ -19,6 +19,7 @@ import asyncio
 import secrets
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +32,18 @@ from app.timeline import JSON, Event, Kind, LaneKind
 from app.tracing import Recorder, Stop, bind, describe_error
 
 MAIN_LANE = "main"
+
+
+SHUTTING_DOWN = "the server is shutting down"
+_managers: weakref.WeakSet[RunManager] = weakref.WeakSet()
+
+
+def stop_all_runs(reason: str = SHUTTING_DOWN) -> None:
+    """Stop every run of every manager in this process: called when the server is
+    told to exit, so that open event streams end with `done` instead of holding
+    the shutdown until their runs finish."""
+    for manager in list(_managers):
+        manager.stop_all(reason)
 
 
 class RunStatus(StrEnum):
@@ -125,6 +138,7 @@ class RunManager:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.runs: OrderedDict[str, Run] = OrderedDict()
+        _managers.add(self)
         self._tasks: set[asyncio.Task[None]] = set()
         # Directors block for a run's whole life, so they get their own threads rather
         # than the loop's default executor (which Starlette also uses).
@@ -157,11 +171,15 @@ class RunManager:
     def stop(self, run: Run, reason: str) -> None:
         run.recorder.stop(reason)
 
+    def stop_all(self, reason: str) -> None:
+        """Ask every running run to stop; each ends (and its streams close) shortly."""
+        for run in list(self.runs.values()):
+            if not run.finished:
+                run.recorder.stop(reason)
+
     async def close(self) -> None:
         """Stop every run and wait (bounded) for them to unwind."""
-        for run in self.runs.values():
-            if not run.finished:
-                run.recorder.stop("the server is shutting down")
+        self.stop_all(SHUTTING_DOWN)
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=self.settings.stop_grace_seconds + 1)
         self._directors.shutdown(wait=False, cancel_futures=True)

@@ -51,6 +51,25 @@ def _free_port() -> int:
         return port
 
 
+@pytest.fixture
+def free_port() -> int:
+    return _free_port()
+
+
+def wait_for_server(url: str, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    """Poll until the server answers (bounded), failing early if it died."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url + "/scenarios", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("the server did not come up")
+        time.sleep(0.05)
+
+
 @pytest.fixture(scope="session")
 def live_server() -> Iterator[str]:
     """A real uvicorn (`python -m app`, as `make run` starts it) on a free port."""
@@ -58,17 +77,8 @@ def live_server() -> Iterator[str]:
     env = os.environ | {"INTERLEAVE_PORT": str(port), "INTERLEAVE_LOG_LEVEL": "warning"}
     proc = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=env)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
     try:
-        while True:
-            try:
-                if httpx.get(url + "/scenarios", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the server did not come up")
-            time.sleep(0.05)
+        wait_for_server(url, proc)
         yield url
     finally:
         proc.terminate()
