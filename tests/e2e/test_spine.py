@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 from playwright.sync_api import Page, expect
 
 
@@ -75,3 +76,25 @@ def test_projector_mode_enlarges_the_lanes_and_is_remembered(
     page.reload()
     expect(page.locator("html")).to_have_class("projector")
     expect(page.locator(".projector-toggle")).to_have_attribute("aria-pressed", "true")
+
+
+def test_a_shared_link_shows_the_same_run_to_another_viewer(page: Page, live_server: str) -> None:
+    run = httpx.post(f"{live_server}/runs", json={"scenario": "lock-counter"}).json()
+    page.goto(f"{live_server}/watch/{run['id']}")
+    expect(page.locator(f".run[data-run-id='{run['id']}']")).to_have_attribute(
+        "data-done", "done", timeout=20_000
+    )
+    drawn = page.locator("canvas.timeline").evaluate("c => ({...c.dataset})")
+    summary = httpx.get(f"{live_server}/runs/{run['id']}").json()
+    assert drawn["events"] == str(summary["events"])  # the whole log, from the start
+    assert drawn["lanes"] == "5"
+
+
+def test_replay_sweeps_a_cursor_across_the_recorded_run(page: Page, live_server: str) -> None:
+    run_from_page(page, live_server, "lock-counter", {})
+    page.select_option("[data-speed]", "0.01")
+    page.click("[data-action=replay]")
+    # at 1/100 speed the ~50 ms run takes seconds to replay: the cursor is mid-way
+    page.wait_for_function("() => Interleave.current.timeline.cursor > 0")
+    cursor = page.evaluate("() => Interleave.current.timeline.cursor")
+    assert 0 < cursor < page.evaluate("() => Interleave.current.timeline.model.tMax")
