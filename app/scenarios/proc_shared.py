@@ -1,5 +1,7 @@
-"""Shared memory between processes: a Value incremented by several processes, with
-and without its lock: lost updates are not a thread-only problem."""
+"""Shared memory between processes: a counter incremented by several processes, with
+and without a lock: lost updates are not a thread-only problem. The counter lives in
+a `multiprocessing.Value`, a `multiprocessing.Array` or a raw
+`multiprocessing.shared_memory.SharedMemory` block."""
 
 from __future__ import annotations
 
@@ -8,19 +10,29 @@ from typing import Literal
 from pydantic import Field
 
 from app.scenarios.base import Params, Result, Scenario
-from app.scenarios.proc_work import add_many, add_many_in_array
+from app.scenarios.proc_work import add_many, add_many_in_array, add_many_in_shared_memory
 from app.traced import multiprocessing
 
 
 class SharedParams(Params):
     processes: int = Field(4, ge=2, le=8, description="Processes incrementing the shared counter")
     times: int = Field(25, ge=1, le=200, description="Increments per process")
-    use_lock: bool = Field(False, description="Hold the Value's lock (get_lock()) from the read to the write")
+    use_lock: bool = Field(
+        False,
+        description=(
+            "Hold a lock from the read to the write: the Value's or Array's get_lock(), "
+            "a multiprocessing.Lock for shared_memory"
+        ),
+    )
     gap: float = Field(
         0.002, ge=0, le=0.02, description="Seconds between reading and writing: the window for a lost update"
     )
-    memory: Literal["value", "array"] = Field(
-        "value", description="multiprocessing.Value('i') or cell 0 of multiprocessing.Array('i', 1)"
+    memory: Literal["value", "array", "shared_memory"] = Field(
+        "value",
+        description=(
+            "multiprocessing.Value('i'), cell 0 of multiprocessing.Array('i', 1), or the 8 bytes "
+            "of a shared_memory.SharedMemory block read as one int"
+        ),
     )
     start_method: Literal["forkserver", "spawn"] = Field(
         "forkserver", description="How processes are started"
@@ -35,17 +47,31 @@ def main(p: SharedParams) -> Result:
             mp.Process(target=add_many, args=(counter, p.times, p.gap, p.use_lock))
             for _ in range(p.processes)
         ]
-    else:
+    elif p.memory == "array":
         cells = mp.Array("i", 1, name="cells")
         workers = [
             mp.Process(target=add_many_in_array, args=(cells, p.times, p.gap, p.use_lock))
+            for _ in range(p.processes)
+        ]
+    else:
+        block = mp.SharedMemory(create=True, size=8, label="counter")  # 8 zero bytes
+        lock = mp.Lock(name="counter.lock")
+        workers = [
+            mp.Process(target=add_many_in_shared_memory, args=(block, lock, p.times, p.gap, p.use_lock))
             for _ in range(p.processes)
         ]
     for w in workers:
         w.start()
     for w in workers:
         w.join()
-    final = int(counter.peek() if p.memory == "value" else cells.peek()[0])
+    if p.memory == "value":
+        final = int(counter.peek())
+    elif p.memory == "array":
+        final = int(cells.peek()[0])
+    else:
+        final = int(block.peek("q"))  # the same 8 bytes, read as the workers read them
+        block.close()
+        block.unlink()  # the creator destroys the block (the run would, if we forgot)
     expected = p.processes * p.times
     lost = expected - final
     return Result(
@@ -61,11 +87,12 @@ SCENARIO = Scenario(
     notice=(
         "Each process reads the counter, sleeps a moment, then writes value + 1. Without the "
         "lock two processes read the same value and one write overwrites the other: the "
-        "final count falls short. Tick use_lock: the read-sleep-write happens under "
-        "get_lock(), the others wait (red), and no update is lost."
+        "final count falls short. Tick use_lock: the read-sleep-write happens under the "
+        "lock (get_lock(), or a multiprocessing.Lock for a SharedMemory block, which has "
+        "none), the others wait (red), and no update is lost."
     ),
     params=SharedParams,
     main=main,
     order=40,
-    code=(add_many, main),
+    code=(add_many, add_many_in_shared_memory, main),
 )

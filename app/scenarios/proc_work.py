@@ -85,6 +85,25 @@ def add_many_in_array(cells: Any, times: int, gap: float, use_lock: bool) -> Non
             cells[0] = value + 1
 
 
+def add_many_in_shared_memory(block: Any, lock: Any, times: int, gap: float, use_lock: bool) -> None:
+    # `block` came pickled by name: unpickling attached this process to the parent's block
+    counter = block.buf.cast("q")  # its 8 bytes seen as one 64-bit int: counter[0]
+    try:
+        for _ in range(times):
+            if use_lock:
+                with lock:  # a multiprocessing.Lock: a SharedMemory block has no get_lock()
+                    value = counter[0]
+                    time.sleep(gap)
+                    counter[0] = value + 1
+            else:
+                value = counter[0]  # read...
+                time.sleep(gap)  # ...another process reads the same value meanwhile...
+                counter[0] = value + 1  # ...and one of the two updates is lost
+    finally:
+        counter.release()  # close() refuses while a view of the mapping is alive
+        block.close()  # detach this process; only the creator unlinks the block
+
+
 def count_then_maybe_die(me: int, doomed: int, death: str, pace: float) -> None:
     for i in range(1, 11):
         print(i)

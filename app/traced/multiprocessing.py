@@ -16,11 +16,14 @@ Structure:
   joins every child with a timeout, then terminates, then kills: no child outlives
   its run.
 - `Context`: what `get_context` returns: `Process`, `Pool`, `ProcessPoolExecutor`,
-  `Queue`, `Pipe`, `Value`, `Array`, `Event` bound to the run's hub.
+  `Queue`, `Pipe`, `Value`, `Array`, `Lock`, `SharedMemory` bound to the run's hub.
+  A `SharedMemory` block the run creates is closed and unlinked by the hub once its
+  children are gone, however the run ended (`Hub.on_close`).
 - The child side lives in `app.traced.child` (a light module: children never import
   the server).
-- `Queue`, `Connection` (a `Pipe` end), `Value`, `Array` and `SharedLock` are
-  picklable wrappers: they travel to children as arguments and record there on the
+- `Queue`, `Connection` (a `Pipe` end), `Value`, `Array`, `SharedLock` and
+  `SharedMemory` (by name: the child attaches, as the real one does) are picklable
+  wrappers: they travel to children as arguments and record there on the
   child's lane. Items carry their putter, so a `get` names who `put` it (`link`).
 
 Start methods: spawn and forkserver only. Plain fork from the multi-threaded server
@@ -34,6 +37,7 @@ import gc
 import multiprocessing as _mp
 import queue as _queue
 import signal
+import struct
 import threading
 import time
 import weakref
@@ -43,6 +47,7 @@ from concurrent.futures import process as _futures_process
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import connection as _connection
+from multiprocessing import shared_memory as _shared_memory
 from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 from types import TracebackType
@@ -139,6 +144,7 @@ class Hub:
         self._pools: list[Pool | ProcessPoolExecutor] = []
         self._started: list[str] = []  # lanes the parent drew a `start` on
         self._final: set[str] = set()  # lanes whose `done` or `crash` is recorded
+        self._cleanups: list[Callable[[], None]] = []  # run once no child is left (`on_close`)
         self._closing = False
         self._forcing = False  # set when the parent starts terminating what is left
         self._drain = threading.Thread(target=self._drain_loop, name="interleave-drain", daemon=True)
@@ -258,9 +264,31 @@ class Hub:
     def _on_stop(self, reason: str) -> None:
         self.stop_event.set()  # children raise Stop at their next traced call
 
+    def on_close(self, cleanup: Callable[[], None]) -> None:
+        """Call `cleanup()` at the end of `close`, once every child is gone: e.g. unlink
+        a shared memory block no child can still be attaching to."""
+        with self._lock:
+            self._cleanups.append(cleanup)
+
     def close(self) -> None:
         """After the program: every child of the run ends, is reaped, and its lane is
-        closed. Join with a timeout, then terminate, then kill."""
+        closed; then the run's OS resources are released (even if reaping failed)."""
+        try:
+            self._end_children()
+        finally:
+            with self._lock:
+                cleanups, self._cleanups = self._cleanups, []
+            errors = []
+            for cleanup in cleanups:
+                try:
+                    cleanup()
+                except Exception as error:  # release the others all the same
+                    errors.append(error)
+            if errors:
+                raise errors[0]
+
+    def _end_children(self) -> None:
+        """Join with a timeout, then terminate, then kill."""
         with self._lock:
             processes = list(self._processes)
             pools = list(self._pools)
@@ -360,6 +388,22 @@ class Context:
     def Lock(self, *, name: str | None = None) -> SharedLock:
         rec, _ = here()
         return SharedLock(self._hub.ctx.Lock(), name or rec.new_name("Lock"))
+
+    def SharedMemory(
+        self, name: str | None = None, create: bool = False, size: int = 0, *, label: str | None = None
+    ) -> SharedMemory:
+        """`multiprocessing.shared_memory.SharedMemory(name, create, size)` (same
+        arguments; `label` names it on the lanes). Offered by the context because the
+        run owns what it creates: a block created here is closed and unlinked when the
+        run ends, after its children, even if the program forgot or was stopped."""
+        rec, _ = here()
+        rec.check()
+        block = SharedMemory(
+            _shared_memory.SharedMemory(name, create, size), label or rec.new_name("SharedMemory")
+        )
+        if create:
+            self._hub.on_close(block.release_block)
+        return block
 
 
 class Process:
@@ -803,6 +847,125 @@ class Array:
         return list(self._a[:])
 
 
+class SharedView:
+    """A view of a `SharedMemory` block's bytes (its `buf`, or `buf.cast(fmt)`): item
+    and slice reads and writes are recorded with the value seen or written."""
+
+    def __init__(self, view: memoryview, label: str, family: list[SharedView]) -> None:
+        self._view = view
+        self._label = label
+        self._family = family  # every view of the block's mapping, released at its close
+        family.append(self)
+
+    def _where(self, index: int | slice) -> str:
+        if isinstance(index, slice):
+            start, stop, _ = index.indices(len(self._view))
+            return f"{self._label}[{start}:{stop}]"
+        return f"{self._label}[{index}]"
+
+    def __getitem__(self, index: int | slice) -> Any:
+        rec, me = here()
+        rec.check()
+        seen: Any = self._view[index]
+        if isinstance(seen, memoryview):  # a slice: read now, as the bytes it holds
+            seen = seen.tobytes()
+            rec.emit(me, Kind.READ, self._where(index), detail=seen.hex(" "))
+        else:
+            rec.emit(me, Kind.READ, self._where(index), detail=seen)
+        return seen
+
+    def __setitem__(self, index: int | slice, new: Any) -> None:
+        rec, me = here()
+        rec.check()
+        self._view[index] = new
+        shown = bytes(new).hex(" ") if isinstance(index, slice) else new
+        rec.emit(me, Kind.WRITE, self._where(index), detail=shown)
+
+    def __len__(self) -> int:
+        return len(self._view)
+
+    def cast(self, fmt: str) -> SharedView:
+        """`memoryview.cast`: e.g. `cast("q")` sees the bytes as 64-bit ints."""
+        view: Any = self._view  # typeshed types cast() per literal format only
+        return SharedView(view.cast(fmt), self._label, self._family)
+
+    def release(self) -> None:
+        self._view.release()
+
+
+class SharedMemory:
+    """`multiprocessing.shared_memory.SharedMemory`: a named block of bytes that any
+    process can map. `buf` (and its casts) record item reads and writes.
+
+    Pickled, it travels by name and the receiving child attaches to the block (what the
+    real class does). Only the creator unlinks it; a child `close()`s its mapping.
+
+    Python 3.11's resource tracker registers the block again when a child attaches.
+    Spawn and forkserver children share the server's tracker and its registry is a
+    set, so that second registration changes nothing and the creator's `unlink()`
+    removes the one entry. A child must NOT unregister the block: that would remove
+    the creator's entry, the tracker would print a KeyError at the creator's unlink,
+    and it would no longer free the block if the server died."""
+
+    def __init__(self, inner: _shared_memory.SharedMemory, label: str) -> None:
+        self._shm = inner
+        self.label = label
+        self._views: list[SharedView] = []
+        self._buf: SharedView | None = None
+        self._closed = False
+        self._unlinked = False
+
+    @property
+    def name(self) -> str:
+        return self._shm.name
+
+    @property
+    def size(self) -> int:
+        return self._shm.size
+
+    @property
+    def buf(self) -> SharedView:
+        if self._buf is None:
+            assert self._shm.buf is not None
+            self._buf = SharedView(self._shm.buf, self.label, self._views)
+        return self._buf
+
+    def close(self) -> None:
+        """Unmap this process's view (BufferError while a cast view is unreleased,
+        as with the real class)."""
+        if not self._closed:
+            self._shm.close()
+            self._closed = True
+
+    def unlink(self) -> None:
+        """Destroy the block (once: a second unlink would confuse the tracker)."""
+        if not self._unlinked:
+            self._unlinked = True
+            self._shm.unlink()
+
+    def release_block(self) -> None:
+        """The run's cleanup: release any view left, close, and always unlink."""
+        try:
+            for view in self._views:
+                view.release()
+            self.close()
+        finally:
+            self.unlink()
+
+    def peek(self, fmt: str = "q", offset: int = 0) -> Any:
+        """A value in the block without recording a read (for the parent's summary)."""
+        assert self._shm.buf is not None
+        return struct.unpack_from(fmt, self._shm.buf, offset)[0]
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (_attach_shared_memory, (self._shm.name, self.label))
+
+
+def _attach_shared_memory(name: str, label: str) -> SharedMemory:
+    """Unpickling in a child: attach to the parent's block by name."""
+    return SharedMemory(_shared_memory.SharedMemory(name), label)
+
+
 __all__ = [
     "START_METHODS",
     "Array",
@@ -815,6 +978,8 @@ __all__ = [
     "ProcessPoolExecutor",
     "Queue",
     "SharedLock",
+    "SharedMemory",
+    "SharedView",
     "Stop",
     "Value",
     "describe_exit",

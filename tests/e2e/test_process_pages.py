@@ -47,3 +47,25 @@ def test_each_process_scenario_runs_from_its_page_and_draws_its_lanes(
         assert int(drawn["crashes"]) >= 1
     page.screenshot(path=tmp_path / f"{slug}.png", full_page=True)
     assert console_errors == []
+
+
+def test_the_shared_counter_in_a_shared_memory_block_loses_updates_and_shows_its_code(
+    page: Page, live_server: str, tmp_path: Path, console_errors: list[str]
+) -> None:
+    page.goto(f"{live_server}/")
+    page.click(".pick[data-slug=shared-counter-processes]")
+    expect(page.locator("form.params input[name=scenario]")).to_have_value("shared-counter-processes")
+    page.select_option("form.params [name=memory]", "shared_memory")
+    page.click("form.params .run-button")
+    expect(page.locator(".run[data-run-id]")).to_have_attribute("data-done", "done", timeout=20_000)
+    drawn = page.locator("canvas.timeline").evaluate("c => ({...c.dataset})")
+    assert drawn["lanes"] == "5"  # main + 4 processes
+    result = page.locator("[data-result]")
+    expect(result).to_contain_text("updates lost")
+    expect(result).not_to_contain_text(": 0 updates lost")
+    code = page.locator("figure.code pre")
+    expect(code).to_contain_text("mp.SharedMemory(create=True, size=8")
+    expect(code).to_contain_text('counter = block.buf.cast("q")')
+    expect(code).to_contain_text("block.unlink()")
+    page.screenshot(path=tmp_path / "shared-memory.png", full_page=True)
+    assert console_errors == []
