@@ -98,3 +98,11 @@ def test_replay_sweeps_a_cursor_across_the_recorded_run(page: Page, live_server:
     page.wait_for_function("() => Interleave.current.timeline.cursor > 0")
     cursor = page.evaluate("() => Interleave.current.timeline.cursor")
     assert 0 < cursor < page.evaluate("() => Interleave.current.timeline.model.tMax")
+
+
+def test_the_run_panel_offers_its_trace_for_download(page: Page, live_server: str) -> None:
+    run_from_page(page, live_server, "lock-counter", {})
+    with page.expect_download() as download:
+        page.click("a[href$='/trace.json']")
+    events = download.value.path().read_text()
+    assert '"traceEvents"' in events
