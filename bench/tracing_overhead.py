@@ -14,6 +14,7 @@ from collections.abc import Callable
 from app.timeline import Kind, LaneKind
 from app.traced import print as traced_print
 from app.traced import threading as traced_threading
+from app.traced import time as traced_time
 from app.tracing import Recorder, bind
 
 REPEATS = 7
@@ -82,8 +83,9 @@ def _counter_run(
     thread_factory: Callable[..., std_threading.Thread],
     pairs: int,
     iterations: int,
+    hold: Callable[[], None] | None = None,
 ) -> int:
-    """The tutorial's lock counter (no hold time: pure lock traffic); returns wall ns."""
+    """The tutorial's lock counter, optionally holding the lock a while; returns wall ns."""
     counter = 0
     lock = lock_factory()
 
@@ -92,12 +94,16 @@ def _counter_run(
         for _ in range(iterations):
             with lock:  # type: ignore[attr-defined]
                 counter += 1
+                if hold:
+                    hold()
 
     def decrement() -> None:
         nonlocal counter
         for _ in range(iterations):
             with lock:  # type: ignore[attr-defined]
                 counter -= 1
+                if hold:
+                    hold()
 
     threads = [thread_factory(target=increment) for _ in range(pairs)]
     threads += [thread_factory(target=decrement) for _ in range(pairs)]
@@ -111,16 +117,21 @@ def _counter_run(
     return elapsed
 
 
-def lock_counter_ratio(pairs: int = 2, iterations: int = 50_000) -> dict[str, float]:
-    """Traced vs plain wall time of the lock counter, repeats interleaved."""
+def lock_counter_ratio(pairs: int = 2, iterations: int = 50_000, hold_s: float = 0.0) -> dict[str, float]:
+    """Traced vs plain wall time of the lock counter, repeats interleaved. With
+    `hold_s`, each thread sleeps that long inside the lock (the lesson's `hold`)."""
     plain: list[int] = []
     traced: list[int] = []
     events = 0
+    plain_hold = (lambda: time.sleep(hold_s)) if hold_s else None
+    traced_hold = (lambda: traced_time.sleep(hold_s)) if hold_s else None
     for _ in range(REPEATS):
-        plain.append(_counter_run(std_threading.Lock, std_threading.Thread, pairs, iterations))
+        plain.append(_counter_run(std_threading.Lock, std_threading.Thread, pairs, iterations, plain_hold))
         rec = Recorder()
         with bind(rec, "main", LaneKind.MAIN):
-            traced.append(_counter_run(traced_threading.Lock, traced_threading.Thread, pairs, iterations))
+            traced.append(
+                _counter_run(traced_threading.Lock, traced_threading.Thread, pairs, iterations, traced_hold)
+            )
         events = len(rec.take())
     p, t = statistics.median(plain), statistics.median(traced)
     return {
