@@ -267,7 +267,7 @@ async def test_a_dead_pool_worker_breaks_the_whole_executor(client: httpx.AsyncC
     assert "3" not in values["squares"]
     assert len(values["squares"]) + values["broken"] == 8
     crashed = [e for e in events if e[2] == "crash" and e[1].startswith("PoolWorker-")]
-    assert any("exited with code 1" in e[4] for e in crashed)
+    assert any("exited with code 1" in e[4] for e in crashed), crashed
     assert any(e[2] == "print" and "BrokenProcessPool" in e[4] for e in events)
 
 
@@ -299,3 +299,19 @@ async def test_a_stopped_run_ends_every_process_lane_and_reaps_every_child(
     for name in (f"Process-{n}" for n in range(1, 5)):
         assert lanes[name][-1][2] == "done"
         assert "stopped" in lanes[name][-1][4]
+
+
+@pytest.mark.usefixtures("no_children_left")
+async def test_a_worker_that_dies_in_its_very_first_task_still_ends_in_crash(
+    client: httpx.AsyncClient,
+) -> None:
+    # The task is queued before the worker exists: it runs it the moment it starts,
+    # so only a batch shipped at start-up tells the parent which lane it was.
+    summary, events = await finished_run(
+        client, "broken-process-pool", workers=1, numbers=3, dies_on=1, work=0
+    )
+    assert summary["result"]["values"]["broken"] == 3
+    lane = [e for e in events if e[1] == "PoolWorker-1"]
+    assert lane[-1][2] == "crash", lane[-3:]
+    assert "exited with code 1" in lane[-1][4]
+    assert any(e[2] == "run" and e[3] == "risky_square(1)" for e in lane)

@@ -168,6 +168,10 @@ def pool_init(lanes: list[str], conns: list[Connection], claim: Any, stop: MpEve
     _pool_binding.__enter__()
     rec.emit(lane, Kind.RUN)
     rec.emit(lane, Kind.WAIT, "tasks")
+    # Now, not on the flusher's next tick: until the parent has one batch it cannot
+    # tell which lane this process draws, and a worker that dies in its first task
+    # would end as "no word" instead of a crash with its exit code.
+    rec.flush()
     Finalize(None, _pool_exit, exitpriority=100)
 
 
@@ -227,6 +231,8 @@ class Task:
         try:
             rec.check()
             rec.emit(me, Kind.RUN, text, detail=detail)
+            if isinstance(rec, ChildRecorder):
+                rec.flush()  # one message per task: a task that kills its worker still shows
             result = self.func(value)
         except Stop as stopped:
             # Stop is a BaseException: let out here it would kill the pool's worker
