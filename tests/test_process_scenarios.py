@@ -146,7 +146,10 @@ async def test_a_lost_update_shows_two_processes_reading_the_same_bytes(client: 
     for e in reads:
         seen[int(e[4])].add(e[1])
     assert any(len(readers) > 1 for readers in seen.values())  # the same value, read twice
-    assert max(int(e[4]) for e in writes) == summary["result"]["values"]["final"]
+    # The final value is one a process wrote: not always the largest, since a stale
+    # write can land after a fresher one (that is the lost update itself).
+    written = {int(e[4]) for e in writes}
+    assert summary["result"]["values"]["final"] in written
 
 
 @pytest.mark.usefixtures("no_children_left", "no_shared_memory_left")
