@@ -28,7 +28,7 @@ from enum import StrEnum
 
 from app.config import Settings
 from app.scenarios.base import Params, Result, Scenario
-from app.timeline import JSON, Event, Kind, LaneKind
+from app.timeline import FINAL_STATES, JSON, STATES, Event, Kind, LaneKind
 from app.tracing import Recorder, Stop, bind, describe_error
 
 MAIN_LANE = "main"
@@ -231,20 +231,29 @@ class RunManager:
 class Watchdog:
     """Checks a running run once a frame: time limit, event limit, deadlock.
 
-    A deadlock is a cycle in the wait-for graph (worker -> object it waits on ->
-    worker holding that object -> ...). The graph is read without locks while workers
-    change it, so a cycle only counts once it has been seen unchanged on checks at
-    least `_DEADLOCK_CONFIRM_S` apart: a real deadlock never changes.
+    Two kinds of deadlock, both read from what blocked workers wait on (waits with a
+    timeout do not count: they end by themselves):
+    - a cycle in the wait-for graph: worker -> lock it waits on -> worker holding
+      that lock -> ... (locks have one owner, so the chain is exact);
+    - every live lane of the run blocked at once, on anything (a semaphore whose
+      slots its own waiters hold, a condition nobody will notify, a join of one of
+      them): nobody is left who could wake anybody.
+    The graph is read without locks while workers change it, so a finding only counts
+    once it has been seen unchanged on checks `_DEADLOCK_CONFIRM_S` apart: a real
+    deadlock never changes.
     """
 
-    _DEADLOCK_CONFIRM_S = 0.15
+    _DEADLOCK_CONFIRM_S = 0.3  # generous: a starved machine can delay a woken thread
 
     def __init__(self, run: Run, settings: Settings, started: float) -> None:
         self.run = run
         self.settings = settings
         self.started = started
-        self._suspect: tuple[tuple[str, str], ...] | None = None
+        self._suspect: tuple[str, tuple[tuple[str, str], ...]] | None = None
         self._suspect_since = 0.0
+        self._suspect_index = 0  # the log's length when the suspect was first seen
+        self._lane_state: dict[str, Kind] = {}  # each lane's latest published state
+        self._seen = 0  # events of the log folded into _lane_state
 
     def check(self) -> None:
         rec = self.run.recorder
@@ -256,13 +265,43 @@ class Watchdog:
         elif len(self.run.events) >= self.settings.max_events_per_run:
             self._stop(f"event limit: the run recorded {self.settings.max_events_per_run} events")
         else:
-            cycle = find_wait_cycle(dict(rec.waiting_for), dict(rec.owners))
-            if cycle is None or cycle != self._suspect:
-                self._suspect, self._suspect_since = cycle, now
+            finding = self._find_deadlock(dict(rec.waiting_for), dict(rec.owners))
+            if finding is None or finding != self._suspect or self._moved(finding):
+                self._suspect, self._suspect_since = finding, now
+                self._suspect_index = len(self.run.events)
             elif now - self._suspect_since >= self._DEADLOCK_CONFIRM_S:
-                text = " -> ".join(f"{worker} waits for {obj}" for worker, obj in cycle)
-                rec.emit(MAIN_LANE, Kind.MARK, "deadlock", detail={"cycle": [list(pair) for pair in cycle]})
+                shape, pairs = finding
+                waits = [f"{worker} waits for {obj}" for worker, obj in pairs]
+                if shape == "stuck":
+                    text = "every thread is waiting and none can wake another: " + "; ".join(waits)
+                else:
+                    text = " -> ".join(waits)
+                rec.emit(MAIN_LANE, Kind.MARK, "deadlock", detail={shape: [list(pair) for pair in pairs]})
                 self._stop(f"deadlock: {text}")
+
+    def _moved(self, finding: tuple[str, tuple[tuple[str, str], ...]]) -> bool:
+        """Did a lane of the finding record anything since it was first seen? Two
+        threads passing a condition back and forth can both be caught waiting on
+        every check; a deadlocked lane never records again."""
+        involved = {worker for worker, _ in finding[1]}
+        return any(event.worker in involved for event in self.run.events[self._suspect_index :])
+
+    def _find_deadlock(
+        self, waiting_for: dict[str, str], owners: dict[str, str]
+    ) -> tuple[str, tuple[tuple[str, str], ...]] | None:
+        cycle = find_wait_cycle(waiting_for, owners)
+        if cycle is not None:
+            return "cycle", cycle
+        for event in self.run.events[self._seen :]:
+            if event.kind in STATES:
+                self._lane_state[event.worker] = event.kind
+        self._seen = len(self.run.events)
+        live = [lane for lane, state in self._lane_state.items() if state not in FINAL_STATES]
+        # A lane whose latest events are not yet published counts as live and not
+        # waiting: the check errs towards "no deadlock".
+        if live and all(lane in waiting_for for lane in live):
+            return "stuck", tuple(sorted((lane, waiting_for[lane]) for lane in live))
+        return None
 
     def _stop(self, reason: str) -> None:
         self.run.recorder.emit(MAIN_LANE, Kind.MARK, "stop", detail=reason)

@@ -295,3 +295,16 @@ async def test_a_ring_of_thirty_two_threads_is_one_cycle_of_thirty_two(
     assert [o for _, o in cycle] == [f"lock-{i % 32 + 1}" for i in range(1, 33)]
     assert_every_lane_ended(events)
     assert threads_of(app, summary) == []
+
+
+async def test_a_forgotten_notify_leaves_every_thread_waiting_and_is_caught(
+    client: httpx.AsyncClient,
+) -> None:
+    summary, events = await finished_run(client, "condition-buffer", wake="forget")
+    assert summary["status"] == "stopped"
+    assert summary["reason"].startswith("deadlock: every thread is waiting")
+    [mark] = [e for e in events if e[2] == "mark" and e[3] == "deadlock"]
+    stuck = dict(mark[4]["stuck"])
+    assert stuck["main"].startswith("join ")
+    assert {obj for worker, obj in stuck.items() if worker != "main"} <= {"not_empty", "not_full"}
+    assert not [e for e in events if e[2] == "notify"]  # nobody was ever told

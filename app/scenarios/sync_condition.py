@@ -19,8 +19,12 @@ class BufferParams(Params):
     items: int = Field(8, ge=1, le=100, description="Items each producer makes")
     produce_time: float = Field(0.004, ge=0, le=0.1, description="Seconds to make one item")
     consume_time: float = Field(0.012, ge=0, le=0.1, description="Seconds to use one item")
-    wake: Literal["notify", "notify_all"] = Field(
-        "notify", description="notify wakes one waiter; notify_all wakes every one (most go back to sleep)"
+    wake: Literal["notify", "notify_all", "forget"] = Field(
+        "notify",
+        description=(
+            "notify wakes one waiter; notify_all wakes every one (most go back to sleep); "
+            "forget is the classic bug: nobody is told"
+        ),
     )
 
 
@@ -35,8 +39,9 @@ def main(p: BufferParams) -> Result:
     def wake(condition: threading.Condition) -> None:
         if p.wake == "notify":
             condition.notify()  # wake one waiter
-        else:
+        elif p.wake == "notify_all":
             condition.notify_all()  # wake every waiter
+        # "forget": nobody is told, so a waiter sleeps forever
 
     def put(item: int | None) -> None:
         with not_full:
@@ -88,7 +93,8 @@ SCENARIO = Scenario(
         "Consumers wait on not_empty while the buffer is empty; producers wait on not_full "
         "while it is full (the gauge under the lanes). Each arrow goes from the notify to "
         "the thread it woke, which then queues for the lock. With notify_all every waiter "
-        "wakes, most find nothing and wait again."
+        "wakes, most find nothing and wait again. With forget, waiters are never woken: "
+        "soon every thread waits and the server calls it a deadlock."
     ),
     params=BufferParams,
     main=main,

@@ -35,7 +35,8 @@ def block(rec: Recorder, me: str, obj: str, attempt: Callable[[float], bool], ti
     ends the wait (state back to `run`, plus its own instant and link).
     """
     deadline = None if timeout is None or timeout < 0 else _time.monotonic() + timeout
-    rec.waiting_for[me] = obj
+    if deadline is None:  # only a wait without a timeout can be part of a deadlock
+        rec.waiting_for[me] = obj
     rec.emit(me, Kind.WAIT, obj)
     try:
         while True:

@@ -113,7 +113,20 @@
       legend.append(li);
     }
     const cycle = details.querySelector("[data-cycle-panel]");
-    if (model.deadlock && cycle.hidden) {
+    if (model.deadlock && model.deadlock.stuck && cycle.hidden) {
+      const title = document.createElement("p");
+      title.className = "cycle-title";
+      title.textContent = "Deadlock: every thread is waiting, and none is left to wake another";
+      const list = document.createElement("ol");
+      for (const [worker, obj] of model.deadlock.stuck) {
+        const li = document.createElement("li");
+        const b = (text) => { const e = document.createElement("strong"); e.textContent = text; return e; };
+        li.append(b(worker), " waits for ", b(obj));
+        list.append(li);
+      }
+      cycle.replaceChildren(title, list);
+      cycle.hidden = false;
+    } else if (model.deadlock && cycle.hidden) {
       const pairs = model.deadlock.cycle;
       const title = document.createElement("p");
       title.className = "cycle-title";

@@ -112,6 +112,8 @@
         if (kind === "mark") {
           m.marks.push({ t, obj, detail });
           if (obj === "deadlock" && detail && Array.isArray(detail.cycle)) m.deadlock = { t, cycle: detail.cycle };
+          // every live lane blocked at once (a semaphore, a condition nobody notifies...)
+          if (obj === "deadlock" && detail && Array.isArray(detail.stuck)) m.deadlock = { t, cycle: [], stuck: detail.stuck };
         }
         if (!STATES.includes(kind) && !["acquire", "release", "level"].includes(kind)) lane.instants.push({ kind, t, obj, detail, link });
         if (link) {
@@ -191,6 +193,7 @@
         lanes: m.lanes.length, events: m.events, waits, holds, links: m.links.length, prints, crashes, gil, done: m.done,
         notifies, puts, gets, levels: m.levels.size, levelPoints, reads: m.reads, writes: m.writes, lost: m.lost.length,
         reentries: m.reentries, marks: m.marks.length, cycle: m.deadlock ? m.deadlock.cycle.length : 0,
+        stuck: m.deadlock && m.deadlock.stuck ? m.deadlock.stuck.length : 0,
       };
     }
 
@@ -496,6 +499,19 @@
       const { x, laneY, L, plotW } = this.geometry;
       const n = dl.cycle.length;
       g.save();
+      for (const [worker, obj] of dl.stuck || []) {
+        const a = m.byName.get(worker);
+        if (!a) continue;
+        const ya = laneY(a.index);
+        g.strokeStyle = COLOURS.cycle; g.lineWidth = 2;
+        g.strokeRect(L.labelW - 2, ya - 1, plotW + 4, L.laneH + 2);
+        const wait = [...a.segments].reverse().find((s) => s.state === "wait" && s.obj === obj && s.t0 <= dl.t);
+        if (wait && L.laneH >= 11) {
+          g.font = "600 " + L.laneFont + "px system-ui, sans-serif";
+          g.fillStyle = "#ffffff";
+          g.fillText(`waits for ${obj}: nobody is left to wake it`, x(wait.t0) + 4, ya + L.laneH / 2);
+        }
+      }
       g.strokeStyle = COLOURS.cycle; g.fillStyle = COLOURS.cycle;
       for (let i = 0; i < n; i += 1) {
         const [worker, obj] = dl.cycle[i];
