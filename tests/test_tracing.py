@@ -145,3 +145,31 @@ def test_a_run_may_not_start_more_workers_than_allowed() -> None:
         threading.Thread(target=print)
         with pytest.raises(Exception, match="at most 2 workers"):
             threading.Thread(target=print)
+
+
+def test_an_uncaught_error_goes_through_excepthook_and_stops_only_its_thread() -> None:
+    rec = Recorder()
+    crashed = std_threading.Event()
+
+    def boom() -> None:
+        raise KeyError("missing")
+
+    def carry_on() -> None:
+        crashed.wait(5)  # keeps working after its neighbour died
+        traced_print("still here")
+
+    with bind(rec, "main", LaneKind.MAIN):
+        survivor = threading.Thread(target=carry_on)
+        doomed = threading.Thread(target=boom)
+        survivor.start()
+        doomed.start()
+        doomed.join()
+        crashed.set()
+        survivor.join()
+    events = rec.take()
+    doomed_lane = [e for e in events if e.worker == "Thread-2"]
+    assert [(e.kind, e.obj) for e in doomed_lane[-2:]] == [(Kind.PRINT, "stderr"), (Kind.CRASH, "")]
+    assert doomed_lane[-2].detail == "Exception in thread Thread-2: KeyError: 'missing'"
+    assert [e.detail for e in events if e.worker == "Thread-1" and e.kind is Kind.PRINT] == ["still here"]
+    assert kinds(events, "Thread-1")[-1] == Kind.DONE
+    assert isinstance(doomed.error, KeyError)

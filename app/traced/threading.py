@@ -51,6 +51,16 @@ def block(rec: Recorder, me: str, obj: str, attempt: Callable[[float], bool], ti
         rec.waiting_for.pop(me, None)
 
 
+def excepthook(args: _threading.ExceptHookArgs) -> None:
+    """The default `threading.excepthook`, traced: it reports the error and stops
+    nothing else. What the real one prints to stderr goes to the run's output, on the
+    crashing thread's lane."""
+    rec, me = here()
+    thread = args.thread.name if args.thread is not None else me
+    error = describe_error(args.exc_value) if args.exc_value is not None else str(args.exc_type)
+    rec.emit(me, Kind.PRINT, "stderr", detail=f"Exception in thread {thread}: {error}")
+
+
 class Thread(_threading.Thread):
     """`threading.Thread` that draws a lane: `start` when started, `run` while its
     target runs, then `done` or `crash` (with the error)."""
@@ -80,11 +90,18 @@ class Thread(_threading.Thread):
     def run(self) -> None:
         try:
             with bind(self._recorder, self.name, LaneKind.THREAD):
-                super().run()
-        except Stop:
+                try:
+                    super().run()
+                except Stop:
+                    raise
+                except BaseException as error:
+                    # What the real Thread does with an uncaught error: hand it to
+                    # threading.excepthook, in this thread, then end this thread only.
+                    self.error = error
+                    excepthook(_threading.ExceptHookArgs((type(error), error, error.__traceback__, self)))
+                    raise
+        except BaseException:  # Stop, or the error: the lane already shows how it ended
             pass
-        except BaseException as error:  # the lane already shows the crash
-            self.error = error
 
     def join(self, timeout: float | None = None) -> None:
         rec, me = here()

@@ -57,6 +57,7 @@
       time.textContent = (t / 1e6).toFixed(2) + " ms";
       li.append(time, who, document.createTextNode(String(detail)));
       li.dataset.t = t;
+      if (ev[3] === "stderr") li.classList.add("stderr"); // what threading.excepthook reported
       // Batches are time-ordered; a late event from an earlier frame is slotted in place.
       let i = state.lines.length;
       while (i > 0 && state.lines[i - 1] > t) i -= 1;
