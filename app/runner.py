@@ -251,7 +251,7 @@ class Watchdog:
         self.started = started
         self._suspect: tuple[str, tuple[tuple[str, str], ...]] | None = None
         self._suspect_since = 0.0
-        self._suspect_index = 0  # the log's length when the suspect was first seen
+        self._suspect_index = 0  # events already checked for the suspect's lanes moving
         self._lane_state: dict[str, Kind] = {}  # each lane's latest published state
         self._seen = 0  # events of the log folded into _lane_state
 
@@ -265,7 +265,7 @@ class Watchdog:
         elif len(self.run.events) >= self.settings.max_events_per_run:
             self._stop(f"event limit: the run recorded {self.settings.max_events_per_run} events")
         else:
-            finding = self._find_deadlock(dict(rec.waiting_for), dict(rec.owners))
+            finding = self._find_deadlock(dict(rec.waiting_for), rec.owners)
             if finding is None or finding != self._suspect or self._moved(finding):
                 self._suspect, self._suspect_since = finding, now
                 self._suspect_index = len(self.run.events)
@@ -284,7 +284,9 @@ class Watchdog:
         threads passing a condition back and forth can both be caught waiting on
         every check; a deadlocked lane never records again."""
         involved = {worker for worker, _ in finding[1]}
-        return any(event.worker in involved for event in self.run.events[self._suspect_index :])
+        fresh = self.run.events[self._suspect_index :]
+        self._suspect_index += len(fresh)  # each event is looked at once
+        return any(event.worker in involved for event in fresh)
 
     def _find_deadlock(
         self, waiting_for: dict[str, str], owners: dict[str, str]

@@ -21,10 +21,20 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Protocol
 
 from app.timeline import JSON, Event, Kind, LaneKind
 
 RawEvent = tuple[int, str, Kind, str, JSON, str]
+
+
+class Exclusive(Protocol):
+    """An object one worker holds at a time (a traced Lock or RLock)."""
+
+    name: str
+
+    @property
+    def holder(self) -> str: ...
 
 
 class Stop(BaseException):
@@ -54,9 +64,10 @@ class Recorder:
         self._names: dict[str, int] = {}
         self._lanes = 0
         self.stop_reason: str | None = None  # set once: why the run must end early
-        # Wait-for bookkeeping, read by the runner's deadlock watchdog: which worker
-        # holds which exclusive object, and which object each blocked worker waits on.
-        self.owners: dict[str, str] = {}
+        # Wait-for bookkeeping, read by the runner's deadlock watchdog: the run's
+        # exclusive objects (locks know their holder), and which object each blocked
+        # worker waits on.
+        self._exclusive: list[Exclusive] = []
         self.waiting_for: dict[str, str] = {}
         # Called (in the director thread) once the program and its threads are done:
         # process scenarios join their drain thread and reap children here.
@@ -84,6 +95,16 @@ class Recorder:
     def extend(self, raw: list[RawEvent]) -> None:
         """Add events recorded elsewhere (a child process's batch)."""
         self._buffer.extend(raw)
+
+    def track_exclusive(self, obj: Exclusive) -> None:
+        """Register a lock-like object (one holder at a time) for `owners`."""
+        self._exclusive.append(obj)
+
+    @property
+    def owners(self) -> dict[str, str]:
+        """Which lane holds each exclusive object now. Derived from the objects, so
+        acquiring and releasing a lock write nothing here."""
+        return {obj.name: holder for obj in list(self._exclusive) if (holder := obj.holder)}
 
     def now(self) -> int:
         return time.monotonic_ns() - self.t0_ns
@@ -113,15 +134,10 @@ class Recorder:
 
     def finalize(self) -> None:
         """Run the finalizers (once). Every one runs even if an earlier one fails."""
-        errors = []
-        while self._finalizers:
-            try:
-                self._finalizers.pop()()
-            except Exception as error:  # keep reaping: a leaked process is worse
-                errors.append(error)
+        finalizers, self._finalizers = self._finalizers[::-1], []
         self._stop_hooks.clear()  # the program is over; and they may hold OS resources
-        if errors:
-            raise errors[0]
+        self._exclusive.clear()
+        call_all(finalizers)
 
     def new_lane(self, prefix: str) -> str:
         """A fresh lane name, numbered per run: Thread-1, Thread-2... (Python's own
@@ -151,6 +167,19 @@ class Recorder:
         del self._buffer[:n]
         raw.sort(key=_time_of)
         return [Event(*r) for r in raw]
+
+
+def call_all(calls: list[Callable[[], None]]) -> None:
+    """Call each in turn even if one fails (a leaked process or block is worse than a
+    second error), then raise the first error."""
+    errors = []
+    for call in calls:
+        try:
+            call()
+        except Exception as error:
+            errors.append(error)
+    if errors:
+        raise errors[0]
 
 
 def _time_of(raw: RawEvent) -> int:

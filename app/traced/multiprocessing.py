@@ -56,7 +56,7 @@ from typing import Any, ClassVar, Literal
 from app.timeline import FINAL_STATES, Kind, LaneKind
 from app.traced import child
 from app.traced.threading import Acquirable, block
-from app.tracing import Recorder, Stop, here
+from app.tracing import Recorder, Stop, call_all, here
 
 StartMethod = Literal["spawn", "forkserver"]
 START_METHODS: tuple[StartMethod, ...] = ("spawn", "forkserver")
@@ -278,14 +278,7 @@ class Hub:
         finally:
             with self._lock:
                 cleanups, self._cleanups = self._cleanups, []
-            errors = []
-            for cleanup in cleanups:
-                try:
-                    cleanup()
-                except Exception as error:  # release the others all the same
-                    errors.append(error)
-            if errors:
-                raise errors[0]
+            call_all(cleanups)
 
     def _end_children(self) -> None:
         """Join with a timeout, then terminate, then kill."""

@@ -76,9 +76,7 @@ class Queue:
 
         def attempt(slice_s: float) -> bool:
             with self._mutex:
-                if self.full():
-                    self._not_full.wait(slice_s)
-                if self.full():
+                if not self._not_full.wait_for(lambda: not self.full(), slice_s):
                     return False
                 rec.emit(me, Kind.RUN, self.name, link=self._last_getter)
                 self._put(rec, me, item)
@@ -111,9 +109,7 @@ class Queue:
 
         def attempt(slice_s: float) -> bool:
             with self._mutex:
-                if not self._items:
-                    self._not_empty.wait(slice_s)
-                if not self._items:
+                if not self._not_empty.wait_for(lambda: self._items, slice_s):
                     return False
                 got.append(self._get(rec, me, waited=True))
                 return True
@@ -156,9 +152,7 @@ class Queue:
 
         def attempt(slice_s: float) -> bool:
             with self._mutex:
-                if self._unfinished:
-                    self._all_done.wait(slice_s)
-                return self._unfinished == 0
+                return self._all_done.wait_for(lambda: self._unfinished == 0, slice_s)
 
         _block(rec, me, self.name, attempt, None)
         rec.emit(me, Kind.RUN, self.name, link=self._last_finisher)

@@ -152,6 +152,12 @@ class Lock(Acquirable):
         self._lock: Any = _threading.Lock()
         self._last_releaser = ""
         self._owner = ""  # the holder's lane name; only the holder writes it
+        rec.track_exclusive(self)  # the watchdog reads who holds it from `holder`
+
+    @property
+    def holder(self) -> str:
+        """The lane holding it, or "" (read by the deadlock watchdog)."""
+        return self._owner
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         rec, me = here()
@@ -162,7 +168,6 @@ class Lock(Acquirable):
             # The link: whoever released last before we got it (that release woke us).
             rec.emit(me, Kind.RUN, self.name, link=self._last_releaser)
         self._owner = me
-        rec.owners[self.name] = me
         rec.emit(me, Kind.ACQUIRE, self.name)
         return True
 
@@ -172,7 +177,6 @@ class Lock(Acquirable):
     def release(self) -> None:
         rec, me = here()
         self._owner = ""
-        rec.owners.pop(self.name, None)
         rec.emit(me, Kind.RELEASE, self.name)
         self._last_releaser = me  # before the real release: the next owner reads it
         self._lock.release()
@@ -200,7 +204,6 @@ class Lock(Acquirable):
             return False
         rec, me = here()
         self._owner = me
-        rec.owners[self.name] = me
         rec.emit(me, Kind.ACQUIRE, self.name)
         return True
 
@@ -237,7 +240,6 @@ class RLock(Lock):
                 return False
             rec.emit(me, Kind.RUN, self.name, link=self._last_releaser)
         self._owner, self._depth = me, 1
-        rec.owners[self.name] = me
         rec.emit(me, Kind.ACQUIRE, self.name, detail=1)
         return True
 
@@ -249,7 +251,6 @@ class RLock(Lock):
         rec.emit(me, Kind.RELEASE, self.name, detail=self._depth)
         if self._depth == 0:
             self._owner = ""
-            rec.owners.pop(self.name, None)
             self._last_releaser = me
         self._lock.release()
 
@@ -262,7 +263,6 @@ class RLock(Lock):
             raise RuntimeError("cannot release un-acquired lock")
         depth, self._depth = self._depth, 0
         self._owner = ""
-        rec.owners.pop(self.name, None)
         rec.emit(me, Kind.RELEASE, self.name, detail=0)
         self._last_releaser = me
         for _ in range(depth):
@@ -322,9 +322,7 @@ class Semaphore(Acquirable):
 
         def attempt(slice_s: float) -> bool:
             with self._cond:
-                if self._value == 0:
-                    self._cond.wait(slice_s)
-                if self._value == 0:
+                if not self._cond.wait_for(lambda: self._value > 0, slice_s):
                     return False
                 rec.emit(me, Kind.RUN, self.name, link=self._last_releaser)
                 self._take(rec, me)
@@ -383,7 +381,7 @@ class _Waiter:
         self.gate.acquire()
 
 
-class Condition:
+class Condition(Acquirable):
     """`threading.Condition` over a traced `Lock` or `RLock` (default: a new RLock).
 
     `wait` releases the lock (a `release` on the lane), records a `wait` on the
@@ -406,14 +404,6 @@ class Condition:
         return self._lock.acquire(blocking, timeout)
 
     def release(self) -> None:
-        self._lock.release()
-
-    def __enter__(self) -> bool:
-        return self._lock.acquire()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
-    ) -> None:
         self._lock.release()
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -588,9 +578,7 @@ class Barrier:
 
         def attempt(slice_s: float) -> bool:
             with self._cond:
-                if phase not in self._ended:
-                    self._cond.wait(slice_s)
-                return phase in self._ended
+                return self._cond.wait_for(lambda: phase in self._ended, slice_s)
 
         try:
             ended = block(rec, me, self.name, attempt, timeout)
@@ -656,5 +644,5 @@ __all__ = [
     "Semaphore",
     "Thread",
     "block",
-    "describe_error",
+    "excepthook",
 ]
