@@ -38,7 +38,7 @@
       status.dataset.status = summary.status;
       panel.dataset.done = summary.status;
       result.textContent = describe(summary);
-      const caught = summary.status === "stopped" && summary.expects_stop && /^deadlock/.test(summary.reason || "");
+      const caught = caughtDeadlock(summary);
       result.classList.toggle("bad", summary.status !== "done" && !caught);
       result.classList.toggle("caught", caught);
       if (details) showDetails(details, timeline.model, summary);
@@ -99,9 +99,9 @@
     const extras = [
       ["reads", model.reads > 0, "swatch read", "read (top tick) / write (bottom tick)"],
       ["lost", model.lost.length > 0, "swatch lost", "lost update"],
-      ["notify", model.lanes.some((l) => l.instants.some((i) => i.kind === "notify")), "marker notify", "notify / set"],
-      ["put", model.lanes.some((l) => l.instants.some((i) => i.kind === "put")), "marker put", "put"],
-      ["get", model.lanes.some((l) => l.instants.some((i) => i.kind === "get")), "marker get", "get"],
+      ["notify", model.counts.notifies > 0, "marker notify", "notify / set"],
+      ["put", model.counts.puts > 0, "marker put", "put"],
+      ["get", model.counts.gets > 0, "marker get", "get"],
       ["level", model.levels.size > 0, "swatch level", "level over time (under the lanes)"],
     ];
     for (const [key, present, cls, label] of extras) {
@@ -162,8 +162,13 @@
     }
   }
 
+  // A lesson whose point is the deadlock: the server catching it is the good ending.
+  function caughtDeadlock(summary) {
+    return summary.status === "stopped" && summary.expects_stop && /^deadlock/.test(summary.reason || "");
+  }
+
   function describe(summary) {
-    if (summary.status === "stopped" && summary.expects_stop && /^deadlock/.test(summary.reason || "")) {
+    if (caughtDeadlock(summary)) {
       return "Deadlock caught: the server found a circle of waits and stopped the run, releasing every thread.";
     }
     if (summary.status === "done") return summary.result.summary + ` · ${summary.duration_ms.toFixed(1)} ms, ${summary.events} events`;
@@ -177,7 +182,10 @@
 
   document.addEventListener("DOMContentLoaded", () => {
     scan(document);
-    new MutationObserver(() => scan(document)).observe(document.body, { childList: true, subtree: true });
+    // htmx swaps run panels into #run; watching only its children keeps every output
+    // line appended during a run from triggering a scan of the whole page.
+    const runArea = document.getElementById("run");
+    if (runArea) new MutationObserver(() => scan(runArea)).observe(runArea, { childList: true });
     document.querySelectorAll(".pick").forEach((a) =>
       a.addEventListener("click", () => {
         document.querySelectorAll(".pick").forEach((b) => b.classList.toggle("chosen", b === a));

@@ -21,6 +21,10 @@
     start: "starting", run: "running", io: "sleeping / I/O", wait: "waiting for",
     gil: "runnable, waiting for the GIL", cpu: "runnable, waiting for a CPU core", crash: "crashed",
   };
+  // Events counted as they arrive, by kind: the name of their counter.
+  const COUNTED = { wait: "waits", crash: "crashes", gil: "gil", print: "prints", notify: "notifies", put: "puts", get: "gets" };
+  const WAKERS = new Set(["release", "notify", "put"]); // may end another worker's wait
+  const NOT_INSTANTS = new Set(["acquire", "release", "level"]); // drawn as holds and gauges
   // Instants drawn as small markers on their lane (the rest are data for the page).
   const MARKERS = ["notify", "put", "get"];
   const LANE_TINTS = ["#1b6ac9", "#b8470b", "#2d8a4e", "#8a2fb5", "#b5223f", "#0f7f83", "#7a5c00", "#4f5bd5"];
@@ -50,6 +54,8 @@
         lost: [], // writes that overwrote another thread's update (a lost update)
         deadlock: null, // { t, cycle: [[worker, obj], ...] } from the runner's mark
         reentries: 0, reads: 0, writes: 0,
+        // what has been drawn, counted as events arrive (tests and the legend read it)
+        counts: { waits: 0, holds: 0, prints: 0, crashes: 0, gil: 0, notifies: 0, puts: 0, gets: 0, levelPoints: 0 },
       };
       this.lastAction = new Map(); // "worker|obj" -> t of last release/notify/put
       this.cursor = null; // replay position in ns, or null for "show everything"
@@ -71,9 +77,10 @@
     }
 
     add(batch) {
-      const m = this.model;
+      const m = this.model, n = m.counts;
       for (const [t, worker, kind, obj, detail, link] of batch) {
         m.events += 1;
+        if (kind in COUNTED) n[COUNTED[kind]] += 1;
         if (t > m.tMax) m.tMax = t;
         const lane = this.lane(worker);
         if (STATES.includes(kind)) {
@@ -94,6 +101,7 @@
             const hold = { obj, t0: t, t1: null, depth: 1, inner: [] };
             lane.open.set(obj, hold);
             lane.holds.push(hold);
+            n.holds += 1;
           }
         } else if (kind === "release") {
           const hold = lane.open.get(obj);
@@ -108,14 +116,14 @@
         } else if (kind === "read" || kind === "write") {
           this.addAccess(t, worker, kind, obj, detail);
         }
-        if (["release", "notify", "put"].includes(kind)) this.lastAction.set(worker + "|" + obj, t);
+        if (WAKERS.has(kind)) this.lastAction.set(worker + "|" + obj, t);
         if (kind === "mark") {
           m.marks.push({ t, obj, detail });
           if (obj === "deadlock" && detail && Array.isArray(detail.cycle)) m.deadlock = { t, cycle: detail.cycle };
           // every live lane blocked at once (a semaphore, a condition nobody notifies...)
           if (obj === "deadlock" && detail && Array.isArray(detail.stuck)) m.deadlock = { t, cycle: [], stuck: detail.stuck };
         }
-        if (!STATES.includes(kind) && !["acquire", "release", "level"].includes(kind)) lane.instants.push({ kind, t, obj, detail, link });
+        if (!STATES.includes(kind) && !NOT_INSTANTS.has(kind)) lane.instants.push({ kind, t, obj, detail, link });
         if (link) {
           const from = this.model.byName.get(link);
           let tFrom = this.lastAction.get(link + "|" + obj);
@@ -123,6 +131,13 @@
           m.links.push({ from: link, to: worker, t0: tFrom, t1: t, obj });
         }
       }
+      this.changed();
+    }
+
+    // The model changed: publish its counts on the canvas (for tests) and redraw.
+    changed() {
+      const st = this.stats();
+      for (const key of Object.keys(st)) this.canvas.dataset[key] = String(st[key]);
       this.requestDraw();
     }
 
@@ -135,6 +150,7 @@
         this.model.levels.set(obj, gauge);
       }
       gauge.points.push({ t, v });
+      this.model.counts.levelPoints += 1;
       if (v > gauge.max) gauge.max = v;
     }
 
@@ -167,31 +183,14 @@
       this.model.summary = summary;
       const end = summary && summary.duration_ms ? summary.duration_ms * 1e6 : this.model.tMax;
       if (end > this.model.tMax) this.model.tMax = end;
-      this.requestDraw();
+      this.changed();
     }
 
     stats() {
       const m = this.model;
-      let waits = 0, holds = 0, prints = 0, crashes = 0, gil = 0, notifies = 0, puts = 0, gets = 0;
-      for (const lane of m.lanes) {
-        for (const s of lane.segments) {
-          if (s.state === "wait") waits += 1;
-          if (s.state === "crash") crashes += 1;
-          if (s.state === "gil") gil += 1;
-        }
-        holds += lane.holds.length;
-        for (const i of lane.instants) {
-          if (i.kind === "print") prints += 1;
-          else if (i.kind === "notify") notifies += 1;
-          else if (i.kind === "put") puts += 1;
-          else if (i.kind === "get") gets += 1;
-        }
-      }
-      let levelPoints = 0;
-      for (const g of m.levels.values()) levelPoints += g.points.length;
       return {
-        lanes: m.lanes.length, events: m.events, waits, holds, links: m.links.length, prints, crashes, gil, done: m.done,
-        notifies, puts, gets, levels: m.levels.size, levelPoints, reads: m.reads, writes: m.writes, lost: m.lost.length,
+        lanes: m.lanes.length, events: m.events, links: m.links.length, done: m.done, ...m.counts,
+        levels: m.levels.size, reads: m.reads, writes: m.writes, lost: m.lost.length,
         reentries: m.reentries, marks: m.marks.length, cycle: m.deadlock ? m.deadlock.cycle.length : 0,
         stuck: m.deadlock && m.deadlock.stuck ? m.deadlock.stuck.length : 0,
       };
@@ -275,7 +274,7 @@
       const inner = new Path2D();
       const reads = new Path2D(), writes = new Path2D();
       const markers = { notify: new Path2D(), put: new Path2D(), get: new Path2D() };
-      const now = m.done ? m.tMax : m.tMax;
+      const now = m.tMax;
       g.font = L.laneFont + "px system-ui, sans-serif";
       for (const lane of m.lanes) {
         const y = laneY(lane.index);
@@ -283,13 +282,13 @@
         g.textAlign = "right";
         g.fillText(lane.name, L.labelW - 8, y + L.laneH / 2);
         g.textAlign = "left";
+        const gil = lane.kind === "process" || lane.kind === "pool-worker" ? "cpu" : "gil";
         for (const s of lane.segments) {
           if (s.t0 > upTo || s.state === "done") continue;
           const t1 = Math.min(s.t1 === null ? now : s.t1, upTo);
           const x0 = x(s.t0), w = Math.max(1, x(t1) - x0);
           if (s.state === "crash") { paths.crash.rect(x0, y, Math.max(4, w), L.laneH); continue; }
-          const isProcess = lane.kind === "process" || lane.kind === "pool-worker";
-          paths[s.state === "gil" && isProcess ? "cpu" : s.state].rect(x0, y + 3, w, L.laneH - 6);
+          paths[s.state === "gil" ? gil : s.state].rect(x0, y + 3, w, L.laneH - 6);
         }
         for (const h of lane.holds) {
           if (h.t0 > upTo) continue;
@@ -341,21 +340,25 @@
       // pool tasks: a pool worker's run segments are labelled with their task, e.g. "square(3)"
       for (const lane of m.lanes) {
         if (lane.kind !== "pool-worker" || L.laneH < 20) continue;
-        lane.segments.forEach((s, k) => {
-          if (s.state !== "run" || !s.obj || s.t0 > upTo) return;
-          let end = lane.segments.slice(k + 1).find((n) => (n.state !== "run" && n.state !== "gil") || n.obj);
-          end = end ? end.t0 : s.t1 === null ? now : s.t1; // the task spans its gil/run slices
-          const x0 = x(s.t0), w = x(Math.min(end, upTo)) - x0;
-          if (g.measureText(s.obj).width + 4 <= w) g.fillText(s.obj, x0 + 2, laneY(lane.index) + L.laneH / 2);
-        });
+        const label = (task, end) => {
+          const x0 = x(task.t0), w = x(Math.min(end, upTo)) - x0;
+          if (g.measureText(task.obj).width + 4 <= w) g.fillText(task.obj, x0 + 2, laneY(lane.index) + L.laneH / 2);
+        };
+        let task = null; // a task spans its run/gil slices, up to the next state or task
+        for (const s of lane.segments) {
+          if (s.t0 > upTo) break;
+          if (task && ((s.state !== "run" && s.state !== "gil") || s.obj)) { label(task, s.t0); task = null; }
+          if (s.state === "run" && s.obj) task = s;
+        }
+        if (task) label(task, now);
       }
 
       // why a lane crashed, beside its end: the one thing a learner must not miss
       g.font = "bold " + Math.round(L.font * 0.9) + "px system-ui, sans-serif";
       g.fillStyle = COLOURS.crash;
       for (const lane of m.lanes) {
-        const crash = lane.segments.find((s) => s.state === "crash" && s.t0 <= upTo);
-        if (!crash || L.laneH < 14) continue;
+        const crash = lane.segments[lane.segments.length - 1]; // a crash always ends its lane
+        if (!crash || crash.state !== "crash" || crash.t0 > upTo || L.laneH < 14) continue;
         const x0 = x(crash.t0) + 8, room = width - L.right - x0;
         let text = "✖ " + String(crash.detail || "crashed").split("\n")[0];
         while (text.length > 4 && g.measureText(text).width > room) text = text.slice(0, -2) + "…";
@@ -401,8 +404,6 @@
       if (this.cursor !== null) {
         g.strokeStyle = "#000"; g.beginPath(); g.moveTo(x(this.cursor), 0); g.lineTo(x(this.cursor), height); g.stroke();
       }
-      const st = this.stats();
-      for (const key of Object.keys(st)) c.dataset[key] = String(st[key]);
     }
 
     // Lost updates. The first one is drawn in full: a pink band on the lane that read
