@@ -8,37 +8,12 @@ import signal
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import httpx
 
 from tests.conftest import ROOT, wait_for_server
 from tests.helpers import parse_sse, wait_until
-
-
-def descendants(pid: int) -> set[int]:
-    """Every process below `pid`, read from /proc."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found: set[int] = set()
-    frontier = {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+from tests.proc_helpers import alive, descendants
 
 
 def test_sigterm_during_runs_exits_promptly_ends_streams_and_leaves_no_process(free_port: int) -> None:
