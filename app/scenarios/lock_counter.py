@@ -12,7 +12,9 @@ class CounterParams(Params):
     pairs: int = Field(
         2, ge=1, le=16, description="K: how many incrementing and how many decrementing threads"
     )
-    iterations: int = Field(5, ge=1, le=1000, description="M: how many times each thread changes the counter")
+    iterations: int = Field(
+        5, ge=1, le=10_000, description="M: how many times each thread changes the counter"
+    )
     hold: float = Field(
         0.002, ge=0, le=0.05, description="Seconds each thread keeps the lock: makes the waits visible"
     )
