@@ -10,24 +10,19 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from app import palette
 from app.api.deps import Manager, RunDep, ScenarioDep
 from app.api.runs import start_run
 from app.scenarios.base import Scenario
 from app.scenarios.params import field_specs
 from app.scenarios.registry import SCENARIOS
-from app.timeline import Kind
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).resolve().parents[2] / "templates")
-LEGEND: list[tuple[str, str]] = [
-    (Kind.START, "starting"),
-    (Kind.RUN, "running"),
-    (Kind.IO, "sleeping / I/O"),
-    (Kind.WAIT, "waiting"),
-    (Kind.GIL, "waiting for the GIL (threads)"),
-    ("cpu", "waiting for a CPU core (processes)"),
-    (Kind.CRASH, "crashed"),
-]
+# the words, colours and speeds every page draws with: one source, app/palette.py
+templates.env.globals.update(
+    legend=palette.legend(), speeds=palette.speed_choices(), default_speed=f"{palette.DEFAULT_SPEED:g}"
+)
 
 
 def _groups() -> dict[str, list[Scenario]]:
@@ -37,22 +32,23 @@ def _groups() -> dict[str, list[Scenario]]:
     return dict(groups)
 
 
-def _scenario_context(scenario: Scenario, values: dict[str, str] | None = None) -> dict[str, object]:
-    return {"scenario": scenario, "fields": field_specs(scenario.params), "values": values or {}}
+def _scenario_context(scenario: Scenario, watched: dict[str, object] | None = None) -> dict[str, object]:
+    """The lesson panel; `watched`: a run's own parameters, shown read-only."""
+    return {"scenario": scenario, "fields": field_specs(scenario.params), "watched": watched}
 
 
 @router.get("/", response_class=HTMLResponse)
 async def index(request: Request, scenario: Annotated[str | None, Query()] = None) -> HTMLResponse:
     """The simulator page."""
     chosen = SCENARIOS.get(scenario or "") or next(iter(SCENARIOS.values()))
-    context = {"groups": _groups(), "legend": LEGEND, "run": None} | _scenario_context(chosen)
+    context = {"groups": _groups(), "run": None} | _scenario_context(chosen)
     return templates.TemplateResponse(request, "index.html", context)
 
 
 @router.get("/watch/{run_id}", response_class=HTMLResponse)
 async def watch(request: Request, run: RunDep) -> HTMLResponse:
     """A shareable page for one run: students open the teacher's link and watch it."""
-    context = {"groups": _groups(), "legend": LEGEND, "run": run} | _scenario_context(run.scenario)
+    context = {"groups": _groups(), "run": run} | _scenario_context(run.scenario, run.params.model_dump())
     return templates.TemplateResponse(request, "index.html", context)
 
 
@@ -78,4 +74,4 @@ async def start_from_form(request: Request, manager: Manager) -> HTMLResponse:
         return templates.TemplateResponse(
             request, "_errors.html", {"problems": problems}, status_code=error.status_code
         )
-    return templates.TemplateResponse(request, "_run.html", {"run": run, "legend": LEGEND}, status_code=201)
+    return templates.TemplateResponse(request, "_run.html", {"run": run}, status_code=201)
