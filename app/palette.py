@@ -78,7 +78,7 @@ STATE_LOOKS: tuple[StateLook, ...] = (
 # contrast a mark needs): WHITE is the lane background, "halo" a white outline drawn
 # under the mark so it reads on any state colour.
 MARKS: dict[str, str] = {
-    "hold": "#8a4b00",  # lock held: a bar in the strip above the lane's state bar
+    "hold": "#c05a00",  # lock held (the lessons call it orange): a strip over the state bar
     "reentry": "#1f2023",  # an RLock taken again by its holder: a notch on the hold bar
     "link": "#14307a",  # who woke whom: an arrow, drawn over a white halo
     "print": "#1f2023",  # printed output: a tick at the foot of the lane
@@ -106,6 +106,7 @@ CHROME: dict[str, str] = {
     "track": "#f1f3f4",  # behind a lane with nothing drawn yet
     "accent": "#1b63b8",
     "bad": "#a3161c",
+    "warn": "#8a4b00",  # text that warns without alarming (a deadlock the lesson expects)
     "notice": "#fff8e1",
     "veil": "rgba(255, 255, 255, 0.82)",  # over what happens after the cursor
 }

@@ -91,6 +91,8 @@ def test_bars_marks_and_text_have_the_contrast_a_projector_needs() -> None:
     assert contrast(chrome["ink"], chrome["bg"]) >= 4.5
     assert contrast(chrome["muted"], chrome["bg"]) >= 4.5
     assert contrast(chrome["muted"], chrome["notice"]) >= 4.5
+    assert contrast(chrome["warn"], chrome["notice"]) >= 4.5
+    assert contrast(chrome["warn"], chrome["panel"]) >= 4.5
 
 
 def test_every_state_of_the_event_vocabulary_has_a_look() -> None:

@@ -226,6 +226,10 @@ function start() {
   const lesson = document.getElementById("scenario");
   if (lesson) new MutationObserver(relayoutAll).observe(lesson, { childList: true });
   document.addEventListener("keydown", onKey);
+  // a picker squeezed into one row (phone, projector) scrolls to the lesson shown
+  const chosen = document.querySelector(".pick.chosen");
+  const nav = chosen && chosen.closest(".picker");
+  if (nav && nav.scrollWidth > nav.clientWidth) nav.scrollLeft = chosen.offsetLeft - nav.offsetLeft - nav.clientWidth / 3;
   document.querySelectorAll(".pick").forEach((a) =>
     a.addEventListener("click", () => {
       document.querySelectorAll(".pick").forEach((b) => b.classList.toggle("chosen", b === a));

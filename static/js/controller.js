@@ -44,6 +44,8 @@ export class Timeline {
     this.lastTick = null;
     this.avail = null; // projector: the height the lanes may fill
     this.frames = { count: 0, totalMs: 0, maxMs: 0, lastMs: 0 }; // draw times (bench reads them)
+    this.drawnAt = 0;
+    this.dataTimer = null;
     this.published = {};
     this.spoken = { at: 0, text: "" };
     this.tipEl = null;
@@ -65,11 +67,17 @@ export class Timeline {
 
   stats() { return this.model.stats(); }
 
-  /** The model changed: publish its counts on the canvas (tests read them) and redraw. */
+  /** The model changed: publish its counts on the canvas (tests read them) and redraw.
+   *  While events pour in, a costly picture is redrawn less often than every frame,
+   *  so that taking the events in keeps up (at most a third of the time drawing). */
   changed() {
     const stats = this.model.stats();
     for (const key in stats) this.publish(key, String(stats[key]));
-    this.requestDraw();
+    const wait = this.frames.lastMs * 2 - (performance.now() - this.drawnAt);
+    if (wait <= 0 || this.model.done) this.requestDraw();
+    else if (!this.dataTimer) {
+      this.dataTimer = setTimeout(() => { this.dataTimer = null; this.requestDraw(); }, wait);
+    }
   }
 
   publish(key, value) {
@@ -163,14 +171,19 @@ export class Timeline {
   pause() {
     if (!this.playing && this.cursor !== null) return;
     this.playing = false;
-    if (this.cursor === null) this.cursor = this.model.tMax; // pausing a live run: it keeps recording
+    if (this.cursor === null) {
+      // pausing a live run: it keeps recording, the picture holds still
+      this.cursor = this.model.tMax;
+      this.view = this.currentView();
+    }
     this.requestDraw();
     this.updateControls();
     this.speak();
   }
 
+  /** Space: pause what moves (a replay, or a live run being followed), else play. */
   toggle() {
-    if (this.playing) this.pause();
+    if (this.playing || (this.cursor === null && !this.model.done)) this.pause();
     else this.play();
   }
 
@@ -249,7 +262,8 @@ export class Timeline {
       view, cursor: this.cursor, hover: this.hover, selected: this.selected, folds: this.folds, avail: this.avail,
     });
     if (this.overview) this.overview.draw(view, this.cursor);
-    const ms = performance.now() - started;
+    this.drawnAt = performance.now();
+    const ms = this.drawnAt - started;
     const f = this.frames;
     f.count += 1; f.totalMs += ms; f.lastMs = ms;
     if (ms > f.maxMs) f.maxMs = ms;
@@ -535,6 +549,7 @@ export class Timeline {
   /** The panel left the page: stop drawing and listening. */
   destroy() {
     this.destroyed = true;
+    clearTimeout(this.dataTimer);
     this.playing = false;
     window.removeEventListener("resize", this.onResize);
     this.resizeObserver.disconnect();

@@ -379,12 +379,21 @@ export class Renderer {
     const notch = L.projector ? 6 : 4;
     const columns = Math.max(1, Math.ceil(L.plotW));
     if (!this.cover || this.cover.length < columns) this.cover = new Float64Array(columns);
+    if (!this.covered || this.covered.length < columns) this.covered = new Float64Array(columns);
     for (const row of L.rows) {
-      if (row.type !== "lane") continue;
+      if (row.type === "heading") continue;
       const lane = row.lane;
-      if (upperBound(lane.c0.a, lane.c0.n, v1) - lowerBound(lane.c0.a, lane.c0.n, v0) > columns / 2) {
-        // more holds than pixels: per column, a strip as tall as the share it was held
-        m.coverage(lane, v0, (v1 - v0) / columns, columns, this.cover, m.tMax);
+      if (row.type === "group" || upperBound(lane.c0.a, lane.c0.n, v1) - lowerBound(lane.c0.a, lane.c0.n, v0) > columns / 2) {
+        // more holds than pixels (or a folded group): per column, a strip as tall as
+        // the share of the time it was held (by any lane of the group)
+        if (row.type === "lane") m.coverage(lane, v0, (v1 - v0) / columns, columns, this.cover, m.tMax);
+        else {
+          this.cover.fill(0, 0, columns);
+          for (const member of row.lanes) {
+            m.coverage(member, v0, (v1 - v0) / columns, columns, this.covered, m.tMax);
+            for (let c = 0; c < columns; c += 1) this.cover[c] += this.covered[c];
+          }
+        }
         const w = L.plotW / columns;
         let level = 0, from = 0;
         for (let c = 0; c <= columns; c += 1) {
@@ -457,20 +466,26 @@ export class Renderer {
       const count = (it) => {
         const b = Math.floor(it.t / bucketNs);
         let c = crowded.get(b);
-        if (!c) crowded.set(b, (c = { links: 0, instants: 0, only: it }));
+        if (!c) crowded.set(b, (c = { links: 0, instants: 0, only: it, first: it.t, last: it.t }));
         if (it.link) c.links += 1; else c.instants += 1;
+        c.last = it.t;
       };
       if (visible > L.plotW / 2) {
         // too many to look at one by one: count per bucket by binary search
         const b0 = Math.floor(v0 / bucketNs), b1 = Math.floor(v1 / bucketNs);
         for (let b = b0; b <= b1; b += 1) {
           const t0 = Math.max(v0, b * bucketNs), t1 = Math.min(v1, (b + 1) * bucketNs);
-          let links = 0, instants = 0;
+          let links = 0, instants = 0, first = Infinity, last = -Infinity;
           for (const lane of lanes) {
-            links += lowerBound(lane.l1.a, lane.l1.n, t1) - lowerBound(lane.l1.a, lane.l1.n, t0);
-            instants += lowerBound(lane.i0.a, lane.i0.n, t1) - lowerBound(lane.i0.a, lane.i0.n, t0);
+            for (const col of [lane.l1, lane.i0]) {
+              const i = lowerBound(col.a, col.n, t0), j = lowerBound(col.a, col.n, t1);
+              if (j <= i) continue;
+              if (col === lane.l1) links += j - i; else instants += j - i;
+              first = Math.min(first, col.a[i]);
+              last = Math.max(last, col.a[j - 1]);
+            }
           }
-          if (links + instants) crowded.set(b, { links, instants });
+          if (links + instants) crowded.set(b, { links, instants, first, last });
         }
       } else {
         for (const lane of lanes) {
@@ -511,8 +526,8 @@ export class Renderer {
           }
           continue;
         }
-        const t0 = Math.max(v0, b * bucketNs), t1 = Math.min(v1, (b + 1) * bucketNs);
-        badges.push({ row, x: (X(t0) + X(t1)) / 2, t0, t1, links: c.links, instants: c.instants, lane: row.type === "lane" ? row.lane.name : row.label });
+        // the badge sits over what it counts, which may fill only part of its stretch
+        badges.push({ row, x: Math.max(L.plotX + L.font, Math.min(L.plotX + L.plotW - L.font, (X(c.first) + X(c.last)) / 2)), t0: c.first, t1: c.last, links: c.links, instants: c.instants, lane: row.type === "lane" ? row.lane.name : row.label });
       }
     }
     g.lineCap = "round";
@@ -876,13 +891,19 @@ export class Renderer {
       }
       return null;
     };
-    g.strokeStyle = MARK.cycle;
-    g.lineWidth = L.projector ? 3 : 2;
+    // each row in the deadlock outlined once (a folded group stands for its lanes)
+    const outlined = new Set();
+    const outline = (row) => {
+      if (outlined.has(row)) return;
+      outlined.add(row);
+      g.strokeStyle = MARK.cycle;
+      g.lineWidth = L.projector ? 3 : 2;
+      g.strokeRect(L.plotX - 2, row.y - 1, L.plotW + 4, row.h + 2);
+    };
     for (const [worker, obj] of dl.stuck || []) {
       const a = m.byName.get(worker), row = a && rowOf[a.index];
       if (!row) continue;
-      g.strokeStyle = MARK.cycle;
-      g.strokeRect(L.plotX - 2, row.y - 1, L.plotW + 4, row.h + 2);
+      outline(row);
       labelIn(row, lastWait(a, obj), `waits for ${obj}: nobody is left to wake it`);
     }
     const n = dl.cycle.length;
@@ -892,9 +913,8 @@ export class Renderer {
       const a = m.byName.get(worker), b = m.byName.get(holder);
       const ra = a && rowOf[a.index], rb = b && rowOf[b.index];
       if (!ra || !rb) continue;
-      g.strokeStyle = MARK.cycle;
-      g.lineWidth = L.projector ? 3 : 2;
-      g.strokeRect(L.plotX - 2, ra.y - 1, L.plotW + 4, ra.h + 2);
+      outline(ra);
+      if (ra.type === "group" && ra === rb && worker !== holder) continue; // inside one folded row: nothing to point at
       const holds = rb.type === "lane" ? m.holdersOf(obj, dl.t).filter((h) => h.lane === b) : [];
       for (const hold of holds) g.strokeRect(X(hold.t0), rb.y - 1, Math.max(2, X(dl.t) - X(hold.t0)), L.holdH + 2);
       labelIn(ra, lastWait(a, obj), holder === worker ? `waits for ${obj}, which it holds itself` : `waits for ${obj}, held by ${holder}`);
@@ -929,22 +949,25 @@ export class Renderer {
     const G = this.geometry, m = this.model;
     if (!G) return null;
     if (y < G.axisH + G.notesH) return x >= G.plotX ? { type: "axis", t: G.T(x) } : null;
-    const row = G.rows.find((r) => y >= r.y - G.gap / 2 && y < r.y + r.h + G.gap / 2);
+    const row = G.rows.find((r) => y >= r.y - G.gap / 2 && y < r.y + r.h + G.gap / 2) || null;
+    const t = G.T(x);
+    const near = G.projector ? 10 : 6;
+    if (x >= G.plotX) {
+      // marks first: they sit on top, and an arrow may cross the gap between rows
+      for (const b of this.hits.badges) if (x >= b.x && x <= b.x + b.w && y >= b.y && y <= b.y + b.h) return { type: "badge", badge: b, row, t };
+      for (const i of this.hits.instants) {
+        if (Math.abs(i.x - x) <= near / 2 + 1 && y >= i.y && y <= i.y + i.h) return { type: "instant", lane: i.lane, k: i.k, row, t };
+      }
+      let best = null, bestD = near;
+      for (const a of this.hits.arrows) {
+        const d = distanceToSegment(x, y, a.x0, a.y0, a.x1, a.y1);
+        if (d < bestD) { best = a; bestD = d; }
+      }
+      if (best) return { type: "link", arrow: best, link: m.link(best.lane, best.k), row, t };
+    }
     if (!row) return null;
     if (row.type === "heading" || (row.type === "group" && x < G.plotX)) return { type: "fold", row };
     if (x < G.plotX) return { type: "label", row, lane: row.lane };
-    const t = G.T(x);
-    const near = G.projector ? 10 : 6;
-    for (const b of this.hits.badges) if (x >= b.x && x <= b.x + b.w && y >= b.y && y <= b.y + b.h) return { type: "badge", badge: b, row, t };
-    for (const i of this.hits.instants) {
-      if (Math.abs(i.x - x) <= near / 2 + 1 && y >= i.y && y <= i.y + i.h) return { type: "instant", lane: i.lane, k: i.k, row, t };
-    }
-    let best = null, bestD = near;
-    for (const a of this.hits.arrows) {
-      const d = distanceToSegment(x, y, a.x0, a.y0, a.x1, a.y1);
-      if (d < bestD) { best = a; bestD = d; }
-    }
-    if (best) return { type: "link", arrow: best, link: m.link(best.lane, best.k), row, t };
     if (row.type === "group") return { type: "group", row, t };
     const lane = row.lane;
     if (y <= row.y + G.holdH + 2) {
