@@ -267,7 +267,8 @@ def on_first_screen(page: Page, selector: str) -> None:
     box = page.locator(selector).first.bounding_box()
     assert box is not None, selector
     height = page.viewport_size["height"] if page.viewport_size else 0
-    assert box["y"] >= 0 and box["y"] + box["height"] <= height, f"{selector} at {box}"
+    assert box["y"] >= 0, f"{selector} at {box}"
+    assert box["y"] + box["height"] <= height, f"{selector} at {box}"
 
 
 @pytest.mark.parametrize(("width", "height"), [(1920, 1080), (1024, 768)])
