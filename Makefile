@@ -27,7 +27,7 @@ check: $(STAMP)  ## lint, format and types
 	$(PY) -m ruff format --check app tests bench
 	$(PY) -m mypy
 
-bench: $(STAMP)  ## overhead and start-cost numbers (see docs/PERFORMANCE.md)
+bench: $(STAMP) browser  ## overhead, start-cost and drawing numbers (see docs/PERFORMANCE.md)
 	$(PY) -m bench --write docs/PERFORMANCE.md
 
 clean:

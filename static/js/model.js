@@ -40,6 +40,11 @@ class Column {
     b.set(this.a.subarray(0, this.n));
     this.a = b;
   }
+  /** Give back the room kept for growth (a finished run grows no more). */
+  trim() {
+    if (this.a.length > this.n) this.a = this.a.slice(0, Math.max(1, this.n));
+  }
+
   /** Insert at i (an out-of-order event: rare, O(n)). */
   insert(i, value) {
     if (this.n === this.a.length) this.grow(this.n * 2);
@@ -228,8 +233,9 @@ export class Model {
     if (!lane.kind) lane.kind = "thread";
     const seg = lane.t0;
     let i = seg.n;
-    if (!lane.cum[state]) {
-      // first time in this state: no time in it before now
+    if (!lane.cum[state] && !FINAL.has(state)) {
+      // first time in this state: no time in it before now (a final state lasts no
+      // time: the lane ends there, so it needs no sums)
       const column = new Column(Float64Array, Math.max(16, seg.a.length));
       column.n = seg.n;
       lane.cum[state] = column;
@@ -374,6 +380,11 @@ export class Model {
   finish(summary) {
     this.done = true;
     this.summary = summary;
+    for (const lane of this.lanes) {
+      for (const value of Object.values(lane)) if (value instanceof Column) value.trim();
+      for (const cum of lane.cum) if (cum) cum.trim();
+    }
+    for (const gauge of this.levels.values()) { gauge.t.trim(); gauge.v.trim(); }
     const end = summary && summary.duration_ms ? summary.duration_ms * 1e6 : this.tMax;
     if (end > this.tMax) this.tMax = end;
     this.version += 1;

@@ -593,12 +593,13 @@ export class Renderer {
     const font = L.small;
     g.font = `600 ${font}px system-ui, sans-serif`;
     const pills = new Path2D(), texts = [];
+    const digit = g.measureText("0").width; // digits share one width: no measuring per badge
     for (const b of badges) {
       const n = b.links + b.instants;
       const text = n >= 10000 ? Math.round(n / 1000) + "k" : n.toLocaleString("en");
       const bh = Math.min(b.row.h - L.holdH - 2, Math.round(font * 1.25));
       if (bh < 9) continue;
-      const w = g.measureText(text).width + font * 0.8;
+      const w = text.length * digit + font * 0.8;
       const x = b.x - w / 2, y = b.row.y + L.holdH + 1 + (b.row.h - L.holdH - 1 - bh) / 2;
       pills.roundRect(x, y, w, bh, bh / 2);
       texts.push([text, b.x, y + bh / 2 + 0.5]);
