@@ -470,8 +470,8 @@ export class Renderer {
         if (it.link) c.links += 1; else c.instants += 1;
         c.last = it.t;
       };
-      if (visible > L.plotW / 2) {
-        // too many to look at one by one: count per bucket by binary search
+      if (visible > L.plotW / L.minGap / 2) {
+        // more than could stand apart: count per bucket by binary search
         const b0 = Math.floor(v0 / bucketNs), b1 = Math.floor(v1 / bucketNs);
         for (let b = b0; b <= b1; b += 1) {
           const t0 = Math.max(v0, b * bucketNs), t1 = Math.min(v1, (b + 1) * bucketNs);
