@@ -543,7 +543,10 @@ export class Timeline {
       play.textContent = this.playing ? "❚❚ Pause" : "▶ Play";
     }
     const live = this.panel.querySelector("[data-action=live]");
-    if (live) live.hidden = this.model.done && this.cursor === null;
+    if (live) {
+      live.hidden = this.model.done && this.cursor === null;
+      live.textContent = this.model.done ? "All" : "Live"; // a finished run: back to the whole of it
+    }
   }
 
   /** The panel left the page: stop drawing and listening. */

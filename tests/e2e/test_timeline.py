@@ -78,6 +78,17 @@ def test_the_wheel_zooms_around_the_pointer_and_a_drag_pans(page: Page, live_ser
     shift = int(panned["viewStartNs"]) - z0
     assert shift == pytest.approx((z1 - z0) / 4, rel=0.05)
     assert int(panned["viewEndNs"]) - int(panned["viewStartNs"]) == pytest.approx(z1 - z0, abs=2)  # rounding
+    # the overview strip: drag its frame to the start of the run
+    strip = page.locator("canvas.overview").bounding_box()
+    assert strip is not None
+    frame_x = strip["x"] + strip["width"] * (int(panned["viewStartNs"]) + 1) / end
+    page.mouse.move(frame_x + 3, strip["y"] + strip["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(strip["x"] + 3 - (frame_x - strip["x"]), strip["y"] + strip["height"] / 2, steps=4)
+    page.mouse.up()
+    frame(page)
+    assert int(view(page)["viewStartNs"]) == 0
+    assert int(view(page)["viewEndNs"]) == pytest.approx(z1 - z0, abs=2)
     # a double-click fits the whole run again
     page.mouse.dblclick(x, y)
     frame(page)
@@ -192,8 +203,25 @@ def test_keyboard_only_from_page_load_to_stepping_through_a_finished_run(
     page.keyboard.press("0")
     frame(page)
     assert int(view(page)["viewEndNs"]) - int(view(page)["viewStartNs"]) == span
+    # a lane chosen with the arrows: steps go to its events only
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")  # main, then Thread-1
+    expect(page.locator("[data-explain]")).to_contain_text("Thread-1 selected")
+    page.keyboard.press(".")
+    frame(page)
+    own = page.evaluate(
+        "t => { const m = Interleave.current.timeline.model; return m.nextEvent(t, m.byName.get('Thread-1')); }",
+        times[2],
+    )
+    assert int(view(page)["cursorNs"]) == own
     page.keyboard.press(" ")
     expect(page.locator("[data-action=play]")).to_have_attribute("aria-pressed", "true")
+    # and `r` runs the lesson again
+    page.keyboard.press(" ")
+    first = page.locator(".run[data-run-id]").get_attribute("data-run-id")
+    page.locator("body").focus()
+    page.keyboard.press("r")
+    expect(page.locator(".run[data-run-id]")).not_to_have_attribute("data-run-id", first or "")
 
 
 def test_the_sentence_says_who_holds_the_lock_and_who_waits_for_it(page: Page, live_server: str) -> None:
@@ -487,3 +515,30 @@ def test_the_lost_update_label_sits_above_the_lanes(page: Page, live_server: str
     top_of_lanes = min(r["y"] for r in geo["rows"])
     assert geo["axisH"] + geo["notesH"] <= top_of_lanes  # the label's strip ends where the lanes begin
     shoot(page, tmp_path, "race-label")
+
+
+def test_the_page_works_under_a_policy_that_forbids_inline_scripts(
+    page: Page, live_server: str, console_errors: list[str]
+) -> None:
+    """The Content-Security-Policy that is coming: scripts from files only."""
+
+    def with_policy(route: Any) -> None:
+        response = route.fetch()
+        headers = {**response.headers, "content-security-policy": "script-src 'self'; object-src 'none'"}
+        route.fulfill(response=response, headers=headers)
+
+    page.route(f"{live_server}/", with_policy)  # the page itself; its event stream is left alone
+    drawn = run_from_page(page, live_server, "lock-counter", {})
+    assert drawn["holds"] == "20"
+    page.locator(CANVAS).focus()
+    page.keyboard.press("Home")
+    page.keyboard.press(".")
+    frame(page)
+    assert int(view(page)["cursorNs"]) > 0
+    assert console_errors == []  # a blocked script or handler would be reported here
+    # and the policy was in force: an inline script is refused
+    ran = page.evaluate(
+        """() => { const s = document.createElement('script'); s.textContent = 'window.inlineRan = true';
+        document.body.append(s); return window.inlineRan === true; }"""
+    )
+    assert ran is False
