@@ -85,6 +85,7 @@ CALIBRATE = """() => { const a = new Float64Array(1e6); for (let i = 0; i < a.le
 FULL_DRAW = """() => { const tl = Interleave.current.timeline, g = tl.canvas.getContext('2d');
   tl.view = null; const times = [];
   for (let i = 0; i < 7; i++) {
+    tl.renderer.layerKey = '';  // no kept layer: the whole picture, every time
     const s = performance.now(); tl.draw(); g.getImageData(0, 0, 1, 1); times.push(performance.now() - s);
   }
   times.sort((a, b) => a - b); return times[3]; }"""
@@ -155,6 +156,7 @@ LIVE = """([rate, seconds]) => new Promise(resolve => {
 # (the canvas flushed), in wall-clock ms, comparable with the server's clock.
 HOOK_FIRST_FULL_DRAW = """() => { const tl = Interleave.current.timeline, draw = tl.draw.bind(tl);
   window.benchDrawnAt = null;
+  Interleave.current.source.addEventListener('events', () => { window.benchTakenAt = performance.timeOrigin + performance.now(); });
   tl.draw = () => { draw(); if (tl.model.done && window.benchDrawnAt === null) {
     tl.canvas.getContext('2d').getImageData(0, 0, 1, 1); window.benchDrawnAt = performance.timeOrigin + performance.now(); } }; }"""
 
@@ -240,6 +242,7 @@ def measure() -> dict[str, Any]:
             "events": big_summary["events"],
             "run_s": big_summary["duration_ms"] / 1000,
             "drawn_after_last_event_ms": page.evaluate("() => window.benchDrawnAt") - last_event_at,
+            "taken_in_after_last_event_ms": page.evaluate("() => window.benchTakenAt") - last_event_at,
             "full_draw_ms": page.evaluate(FULL_DRAW),
             **page.evaluate(PAN_ZOOM, PAN_ZOOM_MS),
             **memory_mb(page),
@@ -278,7 +281,8 @@ def report_lines(r: dict[str, Any]) -> list[str]:
         f"| {small['events']:,} events: pan/zoom | {small['fps']:.0f} fps (longest frame "
         f"{small['worst']:.0f} ms) | ≥ 50 fps |",
         f"| {big['events']:,} events followed live ({big['run_s']:.1f} s run): last event to first full draw "
-        f"| {big['drawn_after_last_event_ms']:.0f} ms | ≤ 2 s |",
+        f"| {big['drawn_after_last_event_ms']:.0f} ms (the last batch was taken in after "
+        f"{big['taken_in_after_last_event_ms']:.0f} ms) | ≤ 2 s |",
         f"| {big['events']:,} events: one full draw (rasterised) | {big['full_draw_ms']:.1f} ms | |",
         f"| {big['events']:,} events: pan/zoom | {big['fps']:.0f} fps (longest frame {big['worst']:.0f} ms) "
         f"| ≥ 30 fps |",

@@ -9,7 +9,8 @@
  *   timeline.play(); timeline.step(+1); timeline.zoom(2); timeline.fit();
  */
 import { Model } from "./model.js";
-import { Overview, Renderer } from "./renderer.js";
+import { Overview } from "./overview.js";
+import { Renderer } from "./renderer.js";
 import {
   describeBadge, describeGroup, describeHold, describeInstant, describeLink, describeMoment, describeSegment, formatTime,
 } from "./describe.js";

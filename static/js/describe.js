@@ -113,7 +113,6 @@ export function describeSegment(model, seg, t) {
     const holders = seg.obj ? model.holdersOf(seg.obj, t).filter((h) => h.lane !== lane) : [];
     if (holders.length) text += `, held by ${names(holders.map((h) => h.lane.name))} at ${formatTime(t)}`;
     if (seg.endedBy) text += `; ${seg.endedBy} woke it at ${formatTime(seg.t1)}`;
-    else if (seg.detail === "timed out" || seg.t1 === null) text += "";
   } else if (seg.state === STATE.crash) {
     text = `${formatTime(seg.t0)}: ${lane.name} crashed: ${firstLine(seg.detail)}`;
   } else {
@@ -122,6 +121,7 @@ export function describeSegment(model, seg, t) {
     const holds = model.holdsAt(lane, t).map((h) => model.hold(lane, h).obj);
     if (holds.length) text += `, holding ${names(holds)}`;
     if (seg.by) text += `; ${seg.by} woke it at ${formatTime(seg.t0)}`;
+    else if (seg.detail === "timed out") text += ", after its wait timed out";
   }
   if (seg.state === STATE.gil) text += " (estimated from CPU clocks)";
   return text + ".";

@@ -533,11 +533,5 @@ export class Model {
       if (b >= horizon) break;
     }
   }
-
-  /** Index range [from, to) of the sorted column `col` (n values) within [a, b]. */
-  static range(col, a, b) {
-    return [lowerBound(col.a, col.n, a), upperBound(col.a, col.n, b)];
-  }
 }
 
-export { NONE, STATE_KINDS as KINDS };

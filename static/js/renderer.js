@@ -15,8 +15,8 @@ import V from "/ui/vocabulary.js";
 import { NSTATES, STATE, STATE_KINDS, lowerBound, upperBound } from "./model.js";
 import { formatTime } from "./describe.js";
 
-const LOOKS = V.states;
-const SLOT = Object.fromEntries(LOOKS.map((look, i) => [look.key, i]));
+export const LOOKS = V.states;
+export const SLOT = Object.fromEntries(LOOKS.map((look, i) => [look.key, i]));
 const SLOT_OF_STATE = STATE_KINDS.map((kind) => SLOT[kind]); // model state code -> look index
 const DONE = STATE.done;
 const MARK = V.marks;
@@ -57,7 +57,7 @@ function lanesLabel(lanes) {
 }
 
 /** Per column: the dominant state over the bar, a second one (>= 25 %) beneath it. */
-function columnsToPaths(acc, columns, paths, gilSlot, x0, w, top, h) {
+export function columnsToPaths(acc, columns, paths, gilSlot, x0, w, top, h) {
   const mixH = Math.max(2, Math.round(h * 0.3));
   let runSlot = -1, runStart = 0, mixSlot = -1, mixStart = 0;
   const flushRun = (c) => { if (runSlot >= 0) paths[runSlot].rect(x0 + runStart * w, top, (c - runStart) * w, h); };
@@ -94,6 +94,9 @@ export class Renderer {
     this.acc = new Float64Array(0); // per-column time per state (reused)
     this.geometry = null;
     this.hits = { arrows: [], instants: [], badges: [] };
+    this.layer = null; // what drawStatic drew, kept while the model and the view stay
+    this.layerKey = "";
+    this.pills = new Map(); // "text|font|height..." -> a drawn badge
   }
 
   // ---- layout ---------------------------------------------------------------
@@ -129,6 +132,9 @@ export class Renderer {
     };
     L.plotX = labelW;
     L.plotW = Math.max(50, width - labelW - L.right);
+    // a summed column per pixel, or per two on a wide screen (half the work, and
+    // finer than an eye at a projector's distance tells apart)
+    L.columnPx = L.plotW > 1200 ? 2 : 1;
     const lanes = m.lanes.length;
     const gauges = m.levels.size * (L.gaugeH + L.gaugeGap);
     const fixed = L.axisH + L.notesH + gauges + 6;
@@ -226,20 +232,20 @@ export class Renderer {
 
   // ---- drawing --------------------------------------------------------------
 
-  /** Draw the model. state: { view: [t0, t1], cursor, hover, selected, folds, avail }. */
+  /** Draw the model. state: { view: [t0, t1], cursor, hover, selected, folds, avail }.
+   *  What depends only on the model and the view is drawn into a layer kept between
+   *  frames; a frame that only moves the cursor or the hover copies it and draws those. */
   draw(state) {
     const canvas = this.canvas, m = this.model;
     const L = this.layout(state);
     const dpr = window.devicePixelRatio || 1;
-    if (canvas.width !== Math.round(L.width * dpr) || canvas.height !== Math.round(L.height * dpr)) {
-      canvas.width = Math.round(L.width * dpr);
-      canvas.height = Math.round(L.height * dpr);
+    const width = Math.round(L.width * dpr), height = Math.round(L.height * dpr);
+    if (canvas.width !== width || canvas.height !== height) {
+      canvas.width = width;
+      canvas.height = height;
       canvas.style.width = L.width + "px";
       canvas.style.height = L.height + "px";
     }
-    const g = canvas.getContext("2d");
-    g.setTransform(dpr, 0, 0, dpr, 0, 0);
-    g.clearRect(0, 0, L.width, L.height);
     const [v0, v1] = state.view;
     const span = Math.max(1, v1 - v0);
     const X = (t) => L.plotX + ((t - v0) / span) * L.plotW;
@@ -250,38 +256,63 @@ export class Renderer {
       else if (row.type === "group") for (const lane of row.lanes) rowOf[lane.index] = row;
     }
     this.geometry = { ...L, v0, v1, span, X, T, rowOf, dpr };
+    const folds = state.folds ? [...state.folds].join() : "";
+    const key = [v0, v1, width, height, dpr, m.version, state.selected ? state.selected.index : -1, folds, L.font, L.projector].join("|");
+    if (key !== this.layerKey) {
+      if (!this.layer || this.layer.width !== width || this.layer.height !== height) {
+        this.layer = document.createElement("canvas");
+        this.layer.width = width;
+        this.layer.height = height;
+      }
+      const lg = this.layer.getContext("2d");
+      lg.setTransform(dpr, 0, 0, dpr, 0, 0);
+      lg.clearRect(0, 0, L.width, L.height);
+      this.drawStatic(lg, L, X, v0, v1, state);
+      this.layerKey = key;
+    }
+    const g = canvas.getContext("2d");
+    g.setTransform(1, 0, 0, 1, 0, 0);
+    g.clearRect(0, 0, width, height);
+    g.drawImage(this.layer, 0, 0);
+    g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    g.save();
+    g.beginPath();
+    g.rect(L.plotX, L.axisH + L.notesH, L.plotW, L.height - L.axisH - L.notesH);
+    g.clip();
+    this.drawHover(g, L, X, state.hover);
+    if (state.cursor !== null && state.cursor !== undefined) {
+      const xc = Math.max(L.plotX, X(state.cursor));
+      // what has not happened yet at the cursor fades out
+      g.fillStyle = CHROME.veil;
+      if (xc < L.plotX + L.plotW) g.fillRect(xc, L.axisH + L.notesH, L.plotX + L.plotW - xc, L.height - L.axisH - L.notesH);
+    }
+    g.restore();
+    if (state.cursor !== null && state.cursor !== undefined) this.drawCursor(g, L, X(state.cursor), state.cursor);
+  }
+
+  /** Everything but the cursor and the hover. */
+  drawStatic(g, L, X, v0, v1, state) {
     this.hits = { arrows: [], instants: [], badges: [] };
     if (this.patternMode !== L.projector) {
       this.patterns = LOOKS.map((look) => makePattern(g, look.pattern, look.ink, L.projector));
       this.patternMode = L.projector;
     }
-    const horizon = m.tMax;
     this.drawAxis(g, L, X, v0, v1);
     this.drawRowsBackground(g, L, state);
     g.save();
     g.beginPath();
     g.rect(L.plotX, L.axisH, L.plotW, L.height - L.axisH);
     g.clip();
-    this.drawStates(g, L, X, v0, v1, horizon);
+    this.drawStates(g, L, X, v0, v1, this.model.tMax);
     this.drawHolds(g, L, X, v0, v1);
     this.drawLevels(g, L, X, v0, v1);
     this.drawTexts(g, L, X, v0, v1);
     this.drawLost(g, L, X);
     this.drawMarksAndCounts(g, L, X, v0, v1);
     this.drawCycle(g, L, X);
-    this.drawHover(g, L, X, state.hover);
-    if (state.cursor !== null && state.cursor !== undefined) {
-      const xc = X(state.cursor);
-      if (xc < L.plotX + L.plotW) {
-        // what has not happened yet at the cursor fades out
-        g.fillStyle = CHROME.veil;
-        g.fillRect(Math.max(L.plotX, xc), L.axisH, L.plotX + L.plotW - Math.max(L.plotX, xc), L.height - L.axisH);
-      }
-    }
     g.restore();
     this.drawNotes(g, L, X, v0, v1);
     this.drawLabels(g, L, state);
-    if (state.cursor !== null && state.cursor !== undefined) this.drawCursor(g, L, X(state.cursor), state.cursor);
   }
 
   drawAxis(g, L, X, v0, v1) {
@@ -327,7 +358,7 @@ export class Renderer {
   drawStates(g, L, X, v0, v1, horizon) {
     const m = this.model;
     const paths = LOOKS.map(() => new Path2D());
-    const columns = Math.max(1, Math.ceil(L.plotW));
+    const columns = Math.max(1, Math.ceil(L.plotW / L.columnPx));
     const dt = (v1 - v0) / columns;
     if (this.acc.length < columns * NSTATES) this.acc = new Float64Array(columns * NSTATES);
     const acc = this.acc;
@@ -377,7 +408,7 @@ export class Renderer {
     const m = this.model;
     const bars = new Path2D(), again = new Path2D();
     const notch = L.projector ? 6 : 4;
-    const columns = Math.max(1, Math.ceil(L.plotW));
+    const columns = Math.max(1, Math.ceil(L.plotW / L.columnPx));
     if (!this.cover || this.cover.length < columns) this.cover = new Float64Array(columns);
     if (!this.covered || this.covered.length < columns) this.covered = new Float64Array(columns);
     for (const row of L.rows) {
@@ -588,33 +619,54 @@ export class Renderer {
     this.hits.instants.push({ x, y: row.y, h: row.h, lane, k });
   }
 
+  /** Count badges: a pill with a number, each drawn once into a small bitmap and
+   *  then copied: hundreds of texts a frame cost more than the lanes (measured: a
+   *  copied bitmap is 2-3 times cheaper than a path and a fillText). */
   drawBadges(g, L, badges) {
     if (!badges.length) return;
-    const font = L.small;
-    g.font = `600 ${font}px system-ui, sans-serif`;
-    const pills = new Path2D(), texts = [];
-    const digit = g.measureText("0").width; // digits share one width: no measuring per badge
+    const font = L.small, dpr = this.geometry.dpr;
     for (const b of badges) {
       const n = b.links + b.instants;
       const text = n >= 10000 ? Math.round(n / 1000) + "k" : n.toLocaleString("en");
       const bh = Math.min(b.row.h - L.holdH - 2, Math.round(font * 1.25));
       if (bh < 9) continue;
-      const w = text.length * digit + font * 0.8;
-      const x = b.x - w / 2, y = b.row.y + L.holdH + 1 + (b.row.h - L.holdH - 1 - bh) / 2;
-      pills.roundRect(x, y, w, bh, bh / 2);
-      texts.push([text, b.x, y + bh / 2 + 0.5]);
+      const pill = this.pill(text, font, bh, L.projector ? 2 : 1, dpr);
+      const w = pill.width / dpr;
+      const x = Math.round(b.x - w / 2), y = Math.round(b.row.y + L.holdH + 1 + (b.row.h - L.holdH - 1 - bh) / 2);
+      g.drawImage(pill, x, y, w, bh);
       this.hits.badges.push({ ...b, x, y, w, h: bh });
     }
-    g.fillStyle = CHROME.panel;
-    g.fill(pills);
-    g.strokeStyle = MARK.badge;
-    g.lineWidth = L.projector ? 2 : 1;
-    g.stroke(pills);
-    g.fillStyle = MARK.badge;
-    g.textAlign = "center";
-    g.textBaseline = "middle";
-    for (const [text, x, y] of texts) g.fillText(text, x, y);
-    g.textAlign = "left";
+  }
+
+  pill(text, font, h, line, dpr) {
+    const key = `${text}|${font}|${h}|${line}|${dpr}`;
+    let image = this.pills.get(key);
+    if (image) return image;
+    if (this.pills.size > 4000) {
+      for (const old of this.pills.values()) old.close(); // numbers change with the zoom: keep it bounded
+      this.pills.clear();
+    }
+    const probe = this.canvas.getContext("2d");
+    probe.font = `600 ${font}px system-ui, sans-serif`;
+    const w = Math.ceil(probe.measureText(text).width + font * 0.8);
+    const surface = new OffscreenCanvas(Math.ceil(w * dpr), Math.ceil(h * dpr));
+    const p = surface.getContext("2d");
+    p.scale(dpr, dpr);
+    p.beginPath();
+    p.roundRect(line / 2, line / 2, w - line, h - line, (h - line) / 2);
+    p.fillStyle = CHROME.panel;
+    p.fill();
+    p.strokeStyle = MARK.badge;
+    p.lineWidth = line;
+    p.stroke();
+    p.font = `600 ${font}px system-ui, sans-serif`;
+    p.fillStyle = MARK.badge;
+    p.textAlign = "center";
+    p.textBaseline = "middle";
+    p.fillText(text, w / 2, h / 2 + 0.5);
+    image = surface.transferToImageBitmap(); // a bitmap copies fastest
+    this.pills.set(key, image);
+    return image;
   }
 
   /** Words on the bars, where there is room: printed values, pool tasks, crashes. */
@@ -1013,87 +1065,4 @@ function makePattern(g, kind, ink, big) {
     p.fill();
   }
   return g.createPattern(tile, "repeat");
-}
-
-/** The overview strip: the whole run in a few rows, the visible window marked. */
-export class Overview {
-  constructor(canvas, model) {
-    this.canvas = canvas;
-    this.model = model;
-    this.cache = document.createElement("canvas");
-    this.cached = { version: -1, width: 0, height: 0, at: 0 };
-    this.acc = new Float64Array(0);
-  }
-
-  /** Draw; the run's picture is re-made at most every `every` ms while it grows. */
-  draw(view, cursor, every = 250) {
-    const c = this.canvas, m = this.model;
-    const projector = document.documentElement.classList.contains("projector");
-    const width = Math.max(100, c.parentElement.clientWidth);
-    const height = c.clientHeight || 28; // from CSS: taller on a projector
-    const dpr = window.devicePixelRatio || 1;
-    if (c.width !== Math.round(width * dpr) || c.height !== Math.round(height * dpr)) {
-      c.width = Math.round(width * dpr);
-      c.height = Math.round(height * dpr);
-      c.style.width = width + "px";
-    }
-    const now = performance.now();
-    const stale = this.cached.version !== m.version || this.cached.width !== c.width || this.cached.height !== c.height;
-    if (stale && (m.done || now - this.cached.at >= every || this.cached.width !== c.width)) this.render(c.width, c.height);
-    const g = c.getContext("2d");
-    g.setTransform(1, 0, 0, 1, 0, 0);
-    g.clearRect(0, 0, c.width, c.height);
-    g.drawImage(this.cache, 0, 0);
-    g.setTransform(dpr, 0, 0, dpr, 0, 0);
-    const span = Math.max(1, m.tMax);
-    const x = (t) => (t / span) * width;
-    const x0 = Math.max(0, x(view[0])), x1 = Math.min(width, x(view[1]));
-    g.fillStyle = "rgba(31, 32, 35, 0.45)";
-    g.fillRect(0, 0, x0, height);
-    g.fillRect(x1, 0, width - x1, height);
-    g.strokeStyle = CHROME.accent;
-    g.lineWidth = projector ? 4 : 2;
-    g.strokeRect(x0 + g.lineWidth / 2, g.lineWidth / 2, Math.max(2, x1 - x0 - g.lineWidth), height - g.lineWidth);
-    if (cursor !== null && cursor !== undefined) {
-      g.fillStyle = MARK.cursor;
-      g.fillRect(x(cursor) - 1, 0, 2, height);
-    }
-    this.geometry = { width, height, span };
-  }
-
-  render(w, h) {
-    const m = this.model, c = this.cache;
-    c.width = w;
-    c.height = h;
-    const g = c.getContext("2d");
-    g.fillStyle = CHROME.track;
-    g.fillRect(0, 0, w, h);
-    const lanes = m.lanes;
-    if (lanes.length && m.tMax > 0) {
-      const rows = Math.min(lanes.length, 6);
-      const per = Math.ceil(lanes.length / rows);
-      const columns = Math.max(1, Math.floor(w));
-      if (this.acc.length < columns * NSTATES) this.acc = new Float64Array(columns * NSTATES);
-      const rowH = h / Math.ceil(lanes.length / per);
-      for (let r = 0; r * per < lanes.length; r += 1) {
-        const members = lanes.slice(r * per, (r + 1) * per);
-        this.acc.fill(0, 0, columns * NSTATES);
-        for (const lane of members) m.accumulate(lane, 0, m.tMax / columns, columns, this.acc, m.tMax);
-        const paths = LOOKS.map(() => new Path2D());
-        const cpu = members.filter((l) => l.waitsForCores).length * 2 > members.length;
-        columnsToPaths(this.acc, columns, paths, cpu ? SLOT.cpu : SLOT.gil, 0, w / columns, r * rowH + 1, rowH - 1);
-        for (let slot = 0; slot < LOOKS.length; slot += 1) {
-          g.fillStyle = LOOKS[slot].colour;
-          g.fill(paths[slot]);
-        }
-      }
-    }
-    this.cached = { version: m.version, width: w, height: h, at: performance.now() };
-  }
-
-  /** The time at x (CSS px) on the strip. */
-  timeAt(x) {
-    const G = this.geometry;
-    return G ? Math.max(0, Math.min(G.span, (x / G.width) * G.span)) : 0;
-  }
 }
