@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -223,3 +224,36 @@ async def test_a_child_stuck_in_an_untraced_call_is_ended_by_the_time_limit(app:
     end = [e for e in run.events if e.worker == "Process-1"][-1]
     assert "SIGTERM" in str(end.detail) or "SIGKILL" in str(end.detail), end
     assert manager_of(app).active == 0
+
+
+RELEASE_STUCK_PROGRAM = threading.Event()
+
+
+def main_stuck_untraced(params: Params) -> Result:
+    RELEASE_STUCK_PROGRAM.wait(60)  # the real Event: no traced call, no stop check
+    return Result("released")
+
+
+STUCK_PROGRAM = Scenario(
+    slug="stuck-program",
+    title="A program stuck where no traced call comes",
+    group="Threads",
+    notice="",
+    params=Params,
+    main=main_stuck_untraced,
+)
+
+
+async def test_a_program_that_never_unwinds_is_left_behind_and_its_run_ends(app: FastAPI) -> None:
+    RELEASE_STUCK_PROGRAM.clear()
+    try:
+        run = manager_of(app).start(STUCK_PROGRAM, Params())
+        with anyio.fail_after(TIME_LIMIT_S + 2 * (GRACE_S + 1) + 5):
+            async for _ in run.follow(0, 1000):
+                pass
+        assert run.status == "stopped"
+        assert str(run.reason).startswith("time limit")
+        assert "left behind" in str(run.reason)
+        assert manager_of(app).active == 0
+    finally:
+        RELEASE_STUCK_PROGRAM.set()  # let the parked thread go: the test leaves nothing behind
