@@ -12,9 +12,9 @@ Structure:
   same t0 (the parent's, passed in: CLOCK_MONOTONIC is shared by every process on
   Linux, so timestamps need no translation), a stop flag that also consults the
   parent's `multiprocessing.Event`, and a flusher thread that ships the buffer to
-  the parent in batches (every ~10 ms, when a batch holds `FLUSH_EVENTS` events or
-  the worker is about to block, and at exit) over
-  the child's *own* pipe. One pipe per child, never a shared queue: a child killed
+  the parent in batches (every ~10 ms, when a batch holds `FLUSH_EVENTS` events, and
+  at exit) over the child's *own* pipe; a worker about to block ships its own
+  batch first, so a death right after cannot lose it. One pipe per child, never a shared queue: a child killed
   in the middle of a write cannot take a shared lock down with it.
 - `process_main` is the target of every traced `Process`, `pool_worker_main` of every
   traced `Pool` worker; `pool_init`/`Task` make a `ProcessPoolExecutor` worker draw
@@ -63,9 +63,13 @@ class ChildRecorder(Recorder):
 
     def emit(self, worker: str, kind: Kind, obj: str = "", detail: Any = None, link: str = "") -> None:
         super().emit(worker, kind, obj, detail, link)
-        # Ship at once when the worker is about to block (its events would otherwise
-        # sit here for the whole sleep or wait) or when a batch is full.
-        if kind in _BLOCKING or len(self._buffer) >= FLUSH_EVENTS:
+        if kind in _BLOCKING:
+            # About to block: ship now, from this thread. Its events would otherwise sit
+            # here for the whole sleep or wait, and a process that dies without a word
+            # (os._exit, a signal) right after would lose them: what it did up to its
+            # last wait is then always on its lane.
+            self.flush()
+        elif len(self._buffer) >= FLUSH_EVENTS:
             self._wake.set()
 
     def check(self) -> None:
