@@ -81,10 +81,12 @@ def test_bars_marks_and_text_have_the_contrast_a_projector_needs() -> None:
         assert contrast(look.ink, look.colour) >= 4.5, f"text on {look.key}"
     marks = palette.MARKS
     assert contrast(marks["hold"], white) >= 3  # the hold strip sits on the lane background
-    for name in ("link", "notify", "put", "get", "reentry", "cursor", "mark", "lost", "cycle"):
+    marks_on_bars = ("link", "notify", "put", "get", "reentry", "cursor", "lost", "print", "read", "write")
+    for name in marks_on_bars:
         assert contrast(marks[name], marks["halo"]) >= 3, name  # drawn over a white halo
-    for name in ("badge", "print", "read", "write", "level"):
-        assert contrast(marks[name], white) >= 4.5, name  # text or thin ticks on the lane
+    for name in ("badge", "mark", "lost", "cycle"):
+        assert contrast(marks[name], white) >= 4.5, name  # their words: badges, the notes strip
+    assert contrast(marks["level"], palette.CHROME["track"]) >= 3  # a gauge's line on its track
     for tint in palette.LANE_TINTS:
         assert contrast(tint, white) >= 4.5, tint  # lane labels
     chrome = palette.CHROME

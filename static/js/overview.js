@@ -65,7 +65,7 @@ export class Overview {
     if (lanes.length && m.tMax > 0) {
       const rows = Math.min(lanes.length, 6);
       const per = Math.ceil(lanes.length / rows);
-      const columns = Math.max(1, Math.floor(w));
+      const columns = Math.max(1, Math.floor(w / (w > 1200 ? 2 : 1))); // a device pixel or two each
       if (this.acc.length < columns * NSTATES) this.acc = new Float64Array(columns * NSTATES);
       const rowH = h / Math.ceil(lanes.length / per);
       for (let r = 0; r * per < lanes.length; r += 1) {

@@ -572,7 +572,11 @@ export class Renderer {
     g.fillStyle = MARK.link;
     g.fill(heads);
     g.lineCap = "butt";
+    // ticks sit on the state bars: a white halo keeps them 3:1 on the darkest
+    g.strokeStyle = MARK.halo;
+    g.lineWidth = L.projector ? 2 : 1;
     for (const [name, path] of Object.entries(ticks)) {
+      g.stroke(path);
       g.fillStyle = MARK[name];
       g.fill(path);
     }
@@ -785,8 +789,7 @@ export class Renderer {
     if (!m.lost.length) return;
     const mid = (row) => row.y + L.holdH + (row.h - L.holdH) / 2;
     const r = Math.max(3, (L.laneH - L.holdH) / 4);
-    g.strokeStyle = MARK.lost;
-    g.lineWidth = L.projector ? 3 : 1.5;
+    const rings = new Path2D();
     let lastX = -Infinity, lastRow = null;
     for (const lost of m.lost.slice(1)) {
       const b = m.byName.get(lost.by), row = b && rowOf[b.index];
@@ -794,8 +797,16 @@ export class Renderer {
       const x = X(lost.tBy);
       if (row === lastRow && x - lastX < 3) continue;
       lastX = x; lastRow = row;
-      g.beginPath(); g.arc(x, mid(row), r, 0, 2 * Math.PI); g.stroke();
+      rings.moveTo(x + r, mid(row));
+      rings.arc(x, mid(row), r, 0, 2 * Math.PI);
     }
+    // rings sit on the state bars: over a white halo
+    g.strokeStyle = MARK.halo;
+    g.lineWidth = L.projector ? 6 : 3.5;
+    g.stroke(rings);
+    g.strokeStyle = MARK.lost;
+    g.lineWidth = L.projector ? 3 : 1.5;
+    g.stroke(rings);
     const first = m.lost[0];
     const a = m.byName.get(first.worker), b = m.byName.get(first.by);
     const ra = a && rowOf[a.index], rb = b && rowOf[b.index];
