@@ -59,6 +59,7 @@ class Recorder:
 
     def __init__(self, *, max_workers: int = 64, stop_grace_s: float = 3.0, t0_ns: int | None = None) -> None:
         self.t0_ns = time.monotonic_ns() if t0_ns is None else t0_ns
+        self.t0_wall: float | None = None  # the wall clock at t0, once the program starts
         self.max_workers = max_workers
         # Once stopped, how long workers get to unwind before the run's processes are
         # ended and its threads given up on.
@@ -117,6 +118,12 @@ class Recorder:
         """Which lane holds each exclusive object now. Derived from the objects, so
         acquiring and releasing a lock write nothing here."""
         return {obj.name: holder for obj in list(self._exclusive) if (holder := obj.holder)}
+
+    def start_clock(self) -> None:
+        """Time zero is now: when the program starts, not when the run was asked for.
+        The wall clock is noted too, so a viewer can tell how late an event reached it."""
+        self.t0_ns = time.monotonic_ns()
+        self.t0_wall = time.time()
 
     def now(self) -> int:
         return time.monotonic_ns() - self.t0_ns
