@@ -515,30 +515,3 @@ def test_the_lost_update_label_sits_above_the_lanes(page: Page, live_server: str
     top_of_lanes = min(r["y"] for r in geo["rows"])
     assert geo["axisH"] + geo["notesH"] <= top_of_lanes  # the label's strip ends where the lanes begin
     shoot(page, tmp_path, "race-label")
-
-
-def test_the_page_works_under_a_policy_that_forbids_inline_scripts(
-    page: Page, live_server: str, console_errors: list[str]
-) -> None:
-    """The Content-Security-Policy that is coming: scripts from files only."""
-
-    def with_policy(route: Any) -> None:
-        response = route.fetch()
-        headers = {**response.headers, "content-security-policy": "script-src 'self'; object-src 'none'"}
-        route.fulfill(response=response, headers=headers)
-
-    page.route(f"{live_server}/", with_policy)  # the page itself; its event stream is left alone
-    drawn = run_from_page(page, live_server, "lock-counter", {})
-    assert drawn["holds"] == "20"
-    page.locator(CANVAS).focus()
-    page.keyboard.press("Home")
-    page.keyboard.press(".")
-    frame(page)
-    assert int(view(page)["cursorNs"]) > 0
-    assert console_errors == []  # a blocked script or handler would be reported here
-    # and the policy was in force: an inline script is refused
-    ran = page.evaluate(
-        """() => { const s = document.createElement('script'); s.textContent = 'window.inlineRan = true';
-        document.body.append(s); return window.inlineRan === true; }"""
-    )
-    assert ran is False
