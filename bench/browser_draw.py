@@ -16,21 +16,17 @@ machine shows in the report instead of hiding in the numbers.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import httpx
 from playwright.sync_api import Page, sync_playwright
 
-from tests.conftest import _free_port, wait_for_server
+from tests.conftest import serving
 from tests.e2e.conftest import CHROMIUM_ARGS, DEBIAN_CHROMIUM
 
-ROOT = Path(__file__).resolve().parents[1]
 VIEWPORT = {"width": 1920, "height": 1080}  # a classroom screen, normal mode
 HUNDRED_K = {"pairs": 16, "iterations": 690, "hold": 0}  # ~100k events
 MILLION = {"pairs": 16, "iterations": 5_700, "hold": 0}  # ~1M events
@@ -39,25 +35,14 @@ LIVE_RATE = 50_000  # events per second
 LIVE_SECONDS = 8
 
 
-@contextmanager
-def serve() -> Iterator[str]:
+def serve() -> AbstractContextManager[str]:
     """A real uvicorn with the limits a million-event run needs."""
-    port = _free_port()
-    env = os.environ | {
-        "INTERLEAVE_PORT": str(port),
-        "INTERLEAVE_LOG_LEVEL": "warning",
+    limits = {
         "INTERLEAVE_MAX_EVENTS_PER_RUN": "3000000",
         "INTERLEAVE_MAX_RUN_SECONDS": "300",
         "INTERLEAVE_KEPT_EVENTS": "5000000",
     }
-    proc = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_server(url, proc)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    return serving(limits, stop_timeout=30)
 
 
 def start_run(url: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -70,11 +71,12 @@ def wait_for_server(url: str, proc: subprocess.Popen[bytes], timeout: float = 20
         time.sleep(0.05)
 
 
-@pytest.fixture(scope="session")
-def live_server() -> Iterator[str]:
-    """A real uvicorn (`python -m app`, as `make run` starts it) on a free port."""
+@contextmanager
+def serving(settings: dict[str, str] | None = None, stop_timeout: float = 10) -> Iterator[str]:
+    """A real uvicorn (`python -m app`, as `make run` starts it) on a free port, with
+    extra INTERLEAVE_* settings, for as long as the block runs; yields its URL."""
     port = pick_free_port()
-    env = os.environ | {"INTERLEAVE_PORT": str(port), "INTERLEAVE_LOG_LEVEL": "warning"}
+    env = os.environ | {"INTERLEAVE_PORT": str(port), "INTERLEAVE_LOG_LEVEL": "warning"} | (settings or {})
     proc = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -82,7 +84,14 @@ def live_server() -> Iterator[str]:
         yield url
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        proc.wait(timeout=stop_timeout)
+
+
+@pytest.fixture(scope="session")
+def live_server() -> Iterator[str]:
+    """A real uvicorn on a free port, for the whole session."""
+    with serving() as url:
+        yield url
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -158,24 +158,23 @@ def test_pressing_replay_again_restarts_it_instead_of_stacking_a_second_loop(
     assert page.evaluate("() => Interleave.current.timeline.frameRequested") is True
 
 
+def tab_to(page: Page, selector: str, most: int = 60) -> None:
+    """Press Tab until `selector` has the focus (a keyboard user's way there)."""
+    for _ in range(most):
+        page.keyboard.press("Tab")
+        if page.evaluate("s => document.activeElement.matches(s)", selector):
+            return
+    pytest.fail(f"{most} presses of Tab never reached {selector}")
+
+
 def test_keyboard_only_from_page_load_to_stepping_through_a_finished_run(
     page: Page, live_server: str
 ) -> None:
     page.goto(f"{live_server}/?scenario=lock-counter")
-    for _ in range(60):  # Tab to the Run button
-        page.keyboard.press("Tab")
-        if page.evaluate("() => document.activeElement.classList.contains('run-button')"):
-            break
-    else:
-        pytest.fail("Tab never reached the Run button")
+    tab_to(page, ".run-button")
     page.keyboard.press("Enter")
     expect(page.locator(".run[data-run-id]")).to_have_attribute("data-done", "done", timeout=20_000)
-    for _ in range(60):  # Tab on to the chart
-        page.keyboard.press("Tab")
-        if page.evaluate("() => document.activeElement.matches('canvas.timeline')"):
-            break
-    else:
-        pytest.fail("Tab never reached the chart")
+    tab_to(page, CANVAS)
     page.keyboard.press("Home")
     frame(page)
     assert view(page)["cursorNs"] == "0"
