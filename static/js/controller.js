@@ -272,7 +272,9 @@ export class Timeline {
     this.publish("viewEndNs", String(Math.round(view[1])));
     this.publish("cursorNs", this.cursor === null ? "" : String(Math.round(this.cursor)));
     this.publish("playing", String(this.playing));
-    if (this.readout) this.readout.textContent = formatTime(this.cursor === null ? this.model.tMax : this.cursor);
+    // written only when it changes: a text change re-lays the page out on the next frame
+    const time = formatTime(this.cursor === null ? this.model.tMax : this.cursor);
+    if (this.readout && this.readout.textContent !== time) this.readout.textContent = time;
     if (this.playing || (this.cursor === null && !this.model.done)) this.speak();
     if (this.table) this.table.refresh();
   }

@@ -47,6 +47,16 @@ function axisFormatter(end, step) {
   return (t) => (t / unit).toFixed(digits) + " " + name;
 }
 
+/** A badge's number: exact below 100, else two digits and a "+" ("900+", "1.2k+"): the
+ *  hover sentence has the exact count, and a few hundred texts cover every badge. */
+export function badgeText(n) {
+  if (n < 100) return String(n);
+  const digits = Math.floor(Math.log10(n)) - 1, two = Math.floor(n / 10 ** digits) * 10 ** digits;
+  if (two < 1000) return `${two}+`;
+  if (two < 1e6) return two < 1e4 ? `${(two / 1000).toFixed(1)}k+` : `${two / 1000}k+`;
+  return two < 1e7 ? `${(two / 1e6).toFixed(1)}M+` : `${two / 1e6}M+`;
+}
+
 /** "Thread-1…8" for Thread-1 to Thread-8; "a…z" when the names differ more. */
 function lanesLabel(lanes) {
   const first = lanes[0].name, last = lanes[lanes.length - 1].name;
@@ -482,6 +492,9 @@ export class Renderer {
     const headLen = L.projector ? 14 : 7;
     const mid = (row) => row.y + L.holdH + (row.h - L.holdH) / 2;
     const badges = [];
+    // marks looked at one by one per row: no more than could stand apart, and about
+    // 600 in all (every arrow is a long stroke to rasterise)
+    const lookAtMost = Math.min(L.plotW / L.minGap / 2, 600 / Math.max(1, L.rows.length));
     for (const row of L.rows) {
       if (row.type === "heading") continue;
       const lanes = row.type === "lane" ? [row.lane] : row.lanes;
@@ -501,8 +514,9 @@ export class Renderer {
         if (it.link) c.links += 1; else c.instants += 1;
         c.last = it.t;
       };
-      if (visible > L.plotW / L.minGap / 2) {
-        // more than could stand apart: count per bucket by binary search
+      if (visible > lookAtMost) {
+        // more than could stand apart (or than the frame can stroke): count per
+        // bucket by binary search
         const b0 = Math.floor(v0 / bucketNs), b1 = Math.floor(v1 / bucketNs);
         for (let b = b0; b <= b1; b += 1) {
           const t0 = Math.max(v0, b * bucketNs), t1 = Math.min(v1, (b + 1) * bucketNs);
@@ -561,7 +575,6 @@ export class Renderer {
         badges.push({ row, x: Math.max(L.plotX + L.font, Math.min(L.plotX + L.plotW - L.font, (X(c.first) + X(c.last)) / 2)), t0: c.first, t1: c.last, links: c.links, instants: c.instants, lane: row.type === "lane" ? row.lane.name : row.label });
       }
     }
-    g.lineCap = "round";
     g.strokeStyle = MARK.halo;
     g.lineWidth = L.arrow + (L.projector ? 4 : 2.5);
     g.stroke(lineUnder);
@@ -630,8 +643,7 @@ export class Renderer {
     if (!badges.length) return;
     const font = L.small, dpr = this.geometry.dpr;
     for (const b of badges) {
-      const n = b.links + b.instants;
-      const text = n >= 10000 ? Math.round(n / 1000) + "k" : n.toLocaleString("en");
+      const text = badgeText(b.links + b.instants);
       const bh = Math.min(b.row.h - L.holdH - 2, Math.round(font * 1.25));
       if (bh < 9) continue;
       const pill = this.pill(text, font, bh, L.projector ? 2 : 1, dpr);
