@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from app.scenarios.base import Params, Result, Scenario
+from app.scenarios.base import Params, Result, Rule, Scenario
 from app.scenarios.proc_work import count_then_maybe_die
 from app.traced import multiprocessing, threading
 
@@ -24,14 +24,14 @@ class CrashParams(Params):
         "forkserver", description="How processes are started"
     )
 
-    @model_validator(mode="after")
-    def _threads_only_raise(self) -> CrashParams:
-        if self.workers == "threads" and self.death != "exception":
-            raise ValueError(
-                "a thread can only die by an exception here: os._exit or SIGKILL in a thread "
-                "ends the whole process, which is this server"
-            )
-        return self
+    rules = (
+        Rule(
+            when=("workers", "threads"),
+            only=("death", ("exception",)),
+            because="a thread can only die by an exception here: os._exit or SIGKILL in a thread "
+            "ends the whole process, which is this server",
+        ),
+    )
 
 
 def main(p: CrashParams) -> Result:

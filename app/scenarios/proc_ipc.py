@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from app.scenarios.base import Params, Result, Scenario
+from app.scenarios.base import Params, Result, Rule, Scenario
 from app.scenarios.proc_work import consumer, pipe_consumer, pipe_producer, producer
 from app.traced import multiprocessing
 
@@ -24,11 +24,13 @@ class IpcParams(Params):
         "forkserver", description="How processes are started"
     )
 
-    @model_validator(mode="after")
-    def _one_reader_per_pipe(self) -> IpcParams:
-        if self.channel == "pipe" and self.consumers != 1:
-            raise ValueError("a pipe has exactly one reading end: use consumers = 1, or a queue")
-        return self
+    rules = (
+        Rule(
+            when=("channel", "pipe"),
+            only=("consumers", (1,)),
+            because="a pipe has exactly one reading end: use consumers = 1, or a queue",
+        ),
+    )
 
 
 def main(p: IpcParams) -> Result:
