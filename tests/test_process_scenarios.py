@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from app.traced import multiprocessing
-from tests.conftest import ROOT, wait_for_server
 from tests.helpers import Wire, events_of, finished_run, parse_sse
+from tests.live import ROOT, wait_for_server
 from tests.proc_helpers import children
 
 pytestmark = pytest.mark.anyio
