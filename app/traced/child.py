@@ -11,15 +11,17 @@ Structure:
   `emit`/`check` API (so `app.traced.time.sleep`, `print`... work unchanged), the
   same t0 (the parent's, passed in: CLOCK_MONOTONIC is shared by every process on
   Linux, so timestamps need no translation), a stop flag that also consults the
-  parent's `multiprocessing.Event`, and a flusher thread that ships the buffer to
-  the parent in batches (every ~10 ms, when a batch holds `FLUSH_EVENTS` events or
-  the worker is about to block, and at exit) over
-  the child's *own* pipe. One pipe per child, never a shared queue: a child killed
-  in the middle of a write cannot take a shared lock down with it.
+  parent's `multiprocessing.Event`, its own CPU-clock `Sampler` (the lane waits for a
+  core when it gets less CPU than wall time), and a flusher thread that ships the
+  buffer to the parent in batches (every ~10 ms, when a batch holds `FLUSH_EVENTS`
+  events or the worker is about to block, and at exit) over the child's *own* pipe.
+  One pipe per child, never a shared queue: a child killed in the middle of a write
+  cannot take a shared lock down with it.
 - `process_main` is the target of every traced `Process`; `pool_init`/`Task` make
   a `Pool` or `ProcessPoolExecutor` worker draw its lane.
 
-Message on the pipe: ``(lane, pid, [raw events])``.
+Message on the pipe: ``(lane, pid, [raw events])``; the last one, sent when the child
+closes, adds the CPU time its lane used: ``(lane, pid, [raw events], cpu_ns)``.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ from multiprocessing.synchronize import Event as MpEvent
 from multiprocessing.util import Finalize
 from typing import Any
 
-from app.timeline import Kind
+from app.sampler import Sampler
+from app.timeline import Kind, LaneKind
 from app.tracing import Recorder, Stop, bind, here
 
 FLUSH_S = 0.01
@@ -57,6 +60,19 @@ class ChildRecorder(Recorder):
         self._send_lock = threading.Lock()
         self._flusher = threading.Thread(target=self._flush_loop, name="interleave-flush", daemon=True)
         self._flusher.start()
+        self.sampler = Sampler(self).start()
+        self._cpu_at_start = time.thread_time_ns()
+
+    def lane_began(self, kind: LaneKind) -> None:
+        """This process's lane starts running (called in its main thread)."""
+        self._cpu_at_start = time.thread_time_ns()
+        self.sampler.started(self.lane, kind)
+        self.emit(self.lane, Kind.RUN)
+
+    def lane_ending(self) -> None:
+        """This process's lane is about to record its end (called in its main thread)."""
+        self.lane_cpu[self.lane] = time.thread_time_ns() - self._cpu_at_start
+        self.sampler.ended(self.lane)
 
     def emit(self, worker: str, kind: Kind, obj: str = "", detail: Any = None, link: str = "") -> None:
         super().emit(worker, kind, obj, detail, link)
@@ -70,16 +86,18 @@ class ChildRecorder(Recorder):
             self.stop_reason = "the run was stopped"
         super().check()
 
-    def flush(self) -> None:
-        """Send what was recorded so far (one message); safe from any thread."""
+    def flush(self, last: bool = False) -> None:
+        """Send what was recorded so far (one message); safe from any thread. The
+        `last` message also carries the lane's CPU time and is sent even if empty."""
         with self._send_lock:
-            n = len(self._buffer)
-            if n == 0:
+            batch = self.take_raw()
+            if not batch and not last:
                 return
-            batch = self._buffer[:n]
-            del self._buffer[:n]
+            message: tuple[Any, ...] = (self.lane, self._pid, batch)
+            if last:
+                message += (self.lane_cpu.get(self.lane),)
             try:
-                self._conn.send((self.lane, self._pid, batch))
+                self._conn.send(message)
             except OSError:  # the parent went away: nobody is listening any more
                 self._closing = True
 
@@ -93,10 +111,11 @@ class ChildRecorder(Recorder):
         """Stop the flusher, send the rest, close the pipe (at the child's exit)."""
         if self._closing and self._conn.closed:
             return
+        self.sampler.stop()  # nothing held back from now on
         self._closing = True
         self._wake.set()
         self._flusher.join(1.0)
-        self.flush()
+        self.flush(last=True)
         self._conn.close()
 
 
@@ -119,22 +138,23 @@ def process_main(
     ends the `start` segment the parent drew while the interpreter came up."""
     rec = ChildRecorder(conn, stop, t0_ns, lane)
     failed = False
+    end: tuple[Kind, str | None] = (Kind.DONE, None)
     with bind(rec, lane):
-        rec.emit(lane, Kind.RUN)
+        rec.lane_began(LaneKind.PROCESS)
         try:
             target(*args, **kwargs)
         except Stop as stopped:
-            rec.emit(lane, Kind.DONE, detail=f"stopped: {stopped}")
+            end = (Kind.DONE, f"stopped: {stopped}")
         except SystemExit as leaving:
             code = leaving.code if isinstance(leaving.code, int) else (0 if leaving.code is None else 1)
-            rec.emit(lane, Kind.DONE if code == 0 else Kind.CRASH, detail=f"sys.exit({leaving.code!r})")
+            end = (Kind.DONE if code == 0 else Kind.CRASH, f"sys.exit({leaving.code!r})")
             failed = code != 0
         except BaseException as error:
-            rec.emit(lane, Kind.CRASH, detail=describe_crash(error))
+            end = (Kind.CRASH, describe_crash(error))
             failed = True
-        else:
-            rec.emit(lane, Kind.DONE)
         finally:
+            rec.lane_ending()
+            rec.emit(lane, end[0], detail=end[1])
             rec.close()
     if failed:
         # The exit code an unhandled exception gives a real Process; the traceback is
@@ -166,7 +186,8 @@ def pool_init(lanes: list[str], conns: list[Connection], claim: Any, stop: MpEve
     # bind() for the rest of this process's life: pool workers run tasks on their main thread.
     _pool_binding = bind(rec, lane)
     _pool_binding.__enter__()
-    rec.emit(lane, Kind.RUN)
+    rec.lane_began(LaneKind.POOL_WORKER)
+    rec.blocked(lane)
     rec.emit(lane, Kind.WAIT, "tasks")
     # Now, not on the flusher's next tick: until the parent has one batch it cannot
     # tell which lane this process draws, and a worker that dies in its first task
@@ -178,6 +199,7 @@ def pool_init(lanes: list[str], conns: list[Connection], claim: Any, stop: MpEve
 def _pool_exit() -> None:
     rec = _pool_recorder
     if rec is not None:
+        rec.lane_ending()
         rec.emit(rec.lane, Kind.DONE)
         rec.close()
 
@@ -229,6 +251,7 @@ class Task:
             transit_ms = (item.received_ns - item.pickled_ns) / 1e6
             detail = f"{text}: pickled by the parent {transit_ms:.2f} ms before this worker unpickled it"
         try:
+            rec.unblocked(me)
             rec.check()
             rec.emit(me, Kind.RUN, text, detail=detail)
             if isinstance(rec, ChildRecorder):
@@ -237,8 +260,10 @@ class Task:
         except Stop as stopped:
             # Stop is a BaseException: let out here it would kill the pool's worker
             # process. As an Exception the pool reports it like any failed task.
+            rec.blocked(me)
             rec.emit(me, Kind.WAIT, "tasks")
             raise StoppedTask(str(stopped)) from None
         rec.emit(me, Kind.RESULT, text, detail=repr(result))
+        rec.blocked(me)
         rec.emit(me, Kind.WAIT, "tasks")
         return result

@@ -163,7 +163,7 @@ class Hub:
 
     def started(self, lane: str, kind: LaneKind) -> None:
         """Draw `start` on a child's lane: from now until its first line runs."""
-        self.rec.emit(lane, Kind.START, detail=str(kind))
+        self.rec.start_lane(lane, kind)
         with self._lock:
             self._started.append(lane)
 
@@ -203,11 +203,13 @@ class Hub:
     def _receive(self, reader: _connection.Connection) -> None:
         chan = self._channels[reader]
         try:
-            lane, pid, batch = reader.recv()
+            lane, pid, batch, *last = reader.recv()  # the last message adds the lane's CPU time
         except (EOFError, OSError):
             self._hang_up(reader, chan)
             return
         chan.lane, chan.pid = lane, pid
+        if last and last[0] is not None:
+            self.rec.lane_cpu[lane] = last[0]
         self.rec.extend(batch)
         for raw in batch:
             if raw[2] in FINAL_STATES:
@@ -415,7 +417,7 @@ class Process:
         rec, _ = here()
         self._hub = hub
         self._recorder = rec
-        self.name = name or rec.new_lane("Process")
+        self.name = rec.new_lane("Process", name)
         self._chan, self._writer = hub.channel(self.name)
         # Daemonic: if the server itself dies, multiprocessing's atexit ends these.
         self._process: BaseProcess = hub.ctx.Process(  # type: ignore[attr-defined]
@@ -623,10 +625,12 @@ def asking_the_os(what: str) -> Iterator[None]:
     """Draw the caller as `io` while the OS creates processes: the parent mostly
     waits on a fork/exec or on the forkserver's reply, it is not running Python."""
     rec, me = here()
+    rec.blocked(me)
     rec.emit(me, Kind.IO, what)
     try:
         yield
     finally:
+        rec.unblocked(me)
         rec.emit(me, Kind.RUN)
 
 

@@ -24,6 +24,7 @@ from app.timeline import Kind, LaneKind
 from app.tracing import Recorder, Stop, bind, describe_error, here
 
 POLL_S = 0.05
+START_WAIT_NS = 1_000_000  # a thread start slower than this shows as a wait on the starter's lane
 _RECLAIM_S = 2.0  # how long a stopped Condition.wait tries to take its lock back
 
 
@@ -37,6 +38,7 @@ def block(rec: Recorder, me: str, obj: str, attempt: Callable[[float], bool], ti
     deadline = None if timeout is None or timeout < 0 else _time.monotonic() + timeout
     if deadline is None:  # only a wait without a timeout can be part of a deadlock
         rec.waiting_for[me] = obj
+    rec.blocked(me)
     rec.emit(me, Kind.WAIT, obj)
     try:
         while True:
@@ -49,6 +51,7 @@ def block(rec: Recorder, me: str, obj: str, attempt: Callable[[float], bool], ti
                 return False
     finally:
         rec.waiting_for.pop(me, None)
+        rec.unblocked(me)
 
 
 def excepthook(args: _threading.ExceptHookArgs) -> None:
@@ -79,13 +82,27 @@ class Thread(_threading.Thread):
         self._recorder = rec
         # Daemon so that a run the server gave up on can never block its shutdown.
         super().__init__(
-            target=target, name=name or rec.new_lane("Thread"), args=args, kwargs=kwargs, daemon=True
+            target=target, name=rec.new_lane("Thread", name), args=args, kwargs=kwargs, daemon=True
         )
         self.error: BaseException | None = None
 
     def start(self) -> None:
-        self._recorder.emit(self.name, Kind.START, detail=str(LaneKind.THREAD))
-        super().start()
+        """Start the thread. The real start() waits until the new thread signals that
+        it runs; when other threads hold the interpreter that takes a while, and the
+        caller's lane shows it as a wait (drawn only if it lasted `START_WAIT_NS`)."""
+        rec, me = here()
+        rec.check()
+        rec.start_lane(self.name, LaneKind.THREAD)
+        began = rec.now()
+        rec.blocked(me)
+        try:
+            super().start()
+        finally:
+            rec.unblocked(me)
+        if rec.now() - began >= START_WAIT_NS:
+            obj = f"start {self.name}"
+            rec.emit_at(began, me, Kind.WAIT, obj)  # nothing else was recorded on this lane since
+            rec.emit(me, Kind.RUN, obj, link=self.name)
 
     def run(self) -> None:
         try:
@@ -510,6 +527,7 @@ class Event:
 
 
 BrokenBarrierError = _threading.BrokenBarrierError
+current_thread = _threading.current_thread  # a traced Thread's name is its lane
 
 
 class Barrier:
@@ -644,5 +662,6 @@ __all__ = [
     "Semaphore",
     "Thread",
     "block",
+    "current_thread",
     "excepthook",
 ]
