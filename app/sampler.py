@@ -10,12 +10,14 @@ too) it reads the CPU clock of every lane that should be running: bound, not blo
 What an interval [t0, t1] of such a lane becomes:
 - it gained at least half of the wall time in CPU: `run`. A short steal by another
   thread, the server's own included, does not show;
-- less: its time off the CPU is split by the thread's run-queue delay
-  (/proc/self/task/<tid>/schedstat, second field: time spent runnable, queued for a
-  core). Queued is `gil` with obj "CPU" (waiting for a core); the rest, neither on a
-  CPU nor queued although it had work, it slept waiting for the interpreter: `gil` with
-  obj "GIL". They are drawn in that order before the part it ran (GIL, CPU, run). In a
-  child process the other Python threads are only ours, so all of it is "CPU".
+- less: its time off the CPU is split in two. Waiting for the GIL (`gil`, obj "GIL")
+  is the time it was neither on a CPU nor queued for one (the thread's run-queue delay,
+  /proc/self/task/<tid>/schedstat, second field), but no more than the time the run's
+  other lanes were on a CPU or queued for one meanwhile: one of them held the
+  interpreter. The server's own threads (its event loop, this sampler) must not show up
+  as the lesson's GIL. The rest is waiting for a CPU core (`gil`, obj "CPU"). They are drawn in that order,
+  before the part it ran. In a child process the other Python threads are only ours,
+  so all of it is "CPU".
 - the kernel adds a run-queue wait to the delay only when the thread gets a CPU again,
   so an interval without any CPU progress stays open until the lane runs (or blocks, or
   ends). Meanwhile `Recorder.hold_from` keeps later events back, so that every lane's
@@ -57,6 +59,8 @@ class _Lane:
     pending: bool = False  # the interval outlived a tick for want of CPU progress
     cpu0: int = 0
     queued0: int = 0
+    others0: int = 0  # the run's lanes' busy total at t0
+    read: int | None = None  # its CPU clock plus run-queue delay at the last tick
     drawn: str = RUN  # what the lane shows now, as far as we know
 
 
@@ -76,6 +80,8 @@ class Sampler:
         self.rec = rec
         self.interval_s = interval_s
         self.ticks = 0
+        # ns the watched lanes were on a CPU or queued for one since they registered, all together
+        self._busy_total = 0
         self._lanes: dict[str, _Lane] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -163,30 +169,38 @@ class Sampler:
             held = [lane.t0 for lane in self._lanes.values() if lane.t0 is not None]
             # Every interval opened in this tick starts at or after `start`.
             self.rec.hold_from = min([*held, start])
+            readings = {}
             for lane in list(self._lanes.values()):
-                self._look(lane)
+                if lane.blocked:
+                    continue
+                try:
+                    now, cpu = self.rec.now(), time.clock_gettime_ns(lane.clock)
+                except OSError:  # the thread has ended; `ended` removes it
+                    continue
+                queued = _queued(lane)
+                readings[lane.name] = (now, cpu, queued)
+                self._busy_total += 0 if lane.read is None else cpu + queued - lane.read
+                lane.read = cpu + queued
+            for lane in list(self._lanes.values()):
+                self._look(lane, readings.get(lane.name))
             opened = [lane.t0 for lane in self._lanes.values() if lane.t0 is not None]
             self.rec.hold_from = min(opened) if opened else None
             self.ticks += 1
 
-    def _look(self, lane: _Lane) -> None:
+    def _look(self, lane: _Lane, reading: tuple[int, int, int] | None) -> None:
         changes = lane.changes
         if changes != lane.seen:  # it blocked, resumed or started: it drew its own state
             lane.seen = changes
             lane.t0, lane.pending = None, False
             lane.drawn = RUN
-        if lane.blocked:
+        if lane.blocked or reading is None:
             lane.t0, lane.pending = None, False
             return
-        now = self.rec.now()
-        try:
-            cpu = time.clock_gettime_ns(lane.clock)
-        except OSError:  # the thread has ended; `ended` removes it
-            return
+        now, cpu, queued = reading
         if lane.t0 is None:
-            lane.t0, lane.cpu0, lane.queued0 = now, cpu, _queued(lane)
+            lane.t0, lane.cpu0, lane.queued0, lane.others0 = now, cpu, queued, self._busy_total
         elif cpu != lane.cpu0 or now - lane.t0 >= MAX_OPEN_NS:
-            self._close(lane, now, cpu, _queued(lane))
+            self._close(lane, now, cpu, queued)
         else:  # not a nanosecond of CPU since t0: it stays open (see the module docstring)
             lane.pending = True
 
@@ -198,8 +212,10 @@ class Sampler:
         if ran * 2 >= wall:
             pieces.append((t0, RUN))
         else:
-            off = wall - max(ran, 0)
-            core = off if lane.core_only else min(off, max(0, queued1 - lane.queued0))
+            off, queued = wall - max(ran, 0), max(0, queued1 - lane.queued0)
+            others = self._busy_total - lane.others0 - max(ran, 0) - queued  # the other lanes, meanwhile
+            gil = 0 if lane.core_only else max(0, min(off - queued, others))
+            core = off - gil
             at = t0
             for state, length in ((GIL, off - core), (CORE, core)):
                 if length >= MIN_PART_NS:
@@ -215,6 +231,7 @@ class Sampler:
                     self.rec.emit_at(at, lane.name, Kind.GIL, state)
                 lane.drawn = state
         lane.t0, lane.cpu0, lane.queued0, lane.pending = t1, cpu1, queued1, False
+        lane.others0 = self._busy_total
 
 
 def _queued(lane: _Lane) -> int:
