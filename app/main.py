@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from app.api import exports, pages, runs, scenarios
+from app.api import claims, exports, pages, runs, scenarios
 from app.config import Settings, get_settings
 from app.runner import RunManager
 from app.traced import multiprocessing
@@ -38,6 +38,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (pages, runs, scenarios, exports):
+    for module in (pages, runs, scenarios, exports, claims):
         app.include_router(module.router)
     return app
