@@ -117,9 +117,9 @@ def _lock_prevents_races(runs: list[Finished]) -> Finding:
     unlocked, locked, plain = (run.values for run in runs)
     lost, kept = unlocked.get("lost_updates", 0), locked.get("lost_updates", 0)
     plain_text = (
-        f" Without any pause, {plain.get('updates', 0):,} plain `counter += 1` updates lost "
-        f"{abs(plain.get('off_by', 0))} here: CPython 3.11 switches threads only at some points, "
-        "so this race rarely shows, but nothing promises it."
+        f" Without the pause, {abs(plain.get('off_by', 0))} of {plain.get('updates', 0):,} plain "
+        "counter += 1 updates were lost without a lock: CPython 3.11 switches threads only at some "
+        "points, so this race rarely shows there, but nothing promises it."
     )
     if lost > 0 and kept == 0:
         return Finding(
@@ -209,7 +209,10 @@ def _threads_use_cores(runs: list[Finished]) -> Finding:
         f"the GIL. {processes.get('workers', 0)} processes: {processes.get('speedup', 0.0):.2f}×."
     )
     if abs(one_at_a_time - 1) > 0.1:
-        text += f" (Other programs' load would have let one thread alone reach {one_at_a_time:.2f}×.)"
+        text += (
+            f" (Other programs' load changed between the two phases: that alone accounts for "
+            f"{one_at_a_time:.2f}×.)"
+        )
     if cores < 2:
         return Finding(Verdict.NOT_SHOWN, text + " This server may use one core only.")
     if gil and (speedup < 1.3 * one_at_a_time or waited >= 0.3):

@@ -99,13 +99,14 @@ def _phrase(model: Model, cores: float, jobs: int) -> str:
     busy = model.cpu_ms / model.wall_ms if model.wall_ms else 0.0  # cores busy on average
     if jobs > 1 and model.speedup >= 0.6 * jobs and states.get("io", 0) >= 0.5:
         text += " (their waits overlapped)"
-    elif model.band == "threads" and jobs > 1 and model.speedup < 1.3 and states.get("gil", 0) > 0.1:
-        text += " (one ran at a time)"
+    elif model.band == "threads" and jobs > 1 and states.get("gil", 0) >= 0.2:
+        text += " (one ran at a time: they waited for the GIL)"
     elif model.band == "threads" and model.speedup >= 1.3 and busy >= 1.3:
         text += " (in parallel)"
     if model.band == "processes":
         text += f" on {cores:g} cores"
-        if model.available_cores is not None and model.available_cores < cores - 0.25:
+        computing = states.get("run", 0) + states.get("cpu", 0) >= 0.5
+        if computing and model.available_cores is not None and model.available_cores < cores - 0.25:
             text += f" (other programs took {cores - model.available_cores:.1f} of them meanwhile)"
     return text
 

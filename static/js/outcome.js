@@ -14,11 +14,42 @@
     fetch(`/runs/${panel.dataset.runId}`)
       .then((response) => (response.ok ? response.json() : null))
       .then((summary) => {
-        const notice = summary && summary.result && summary.result.notice;
-        if (!notice) return;
-        box.querySelector("[data-outcome-text]").textContent = notice;
-        box.hidden = false;
+        const result = summary && summary.result;
+        if (!result) return;
+        if (result.notice) {
+          box.querySelector("[data-outcome-text]").textContent = result.notice;
+          box.hidden = false;
+        }
+        if (result.values && result.values.models) box.after(modelsTable(result.values));
       });
+  }
+
+  // The comparison lessons: one row per model, from the run's own numbers.
+  const STATE_COLUMNS = [["run", "running"], ["gil", "waiting for the GIL"], ["cpu", "waiting for a core"], ["io", "on I/O"], ["start", "starting"]];
+
+  function modelsTable(values) {
+    const table = document.createElement("table");
+    table.className = "models";
+    table.dataset.models = "";
+    const head = ["model", "workers", "time", "speedup", "CPU time", `of ${values.cores} cores`, ...STATE_COLUMNS.map(([, label]) => label)];
+    const row = (cells, tag) => {
+      const tr = document.createElement("tr");
+      for (const text of cells) {
+        const cell = document.createElement(tag);
+        cell.textContent = text;
+        tr.append(cell);
+      }
+      return tr;
+    };
+    const pct = (x) => (x * 100).toFixed(0) + " %";
+    table.append(row(head, "th"));
+    for (const [band, m] of Object.entries(values.models)) {
+      const tr = row([band, m.workers, m.wall_ms.toFixed(0) + " ms", m.speedup.toFixed(2) + "×", m.cpu_ms.toFixed(0) + " ms",
+        pct(m.utilisation), ...STATE_COLUMNS.map(([state]) => pct(m.states[state] || 0))], "td");
+      tr.dataset.model = band;
+      table.append(tr);
+    }
+    return table;
   }
 
   document.addEventListener("DOMContentLoaded", () => {
