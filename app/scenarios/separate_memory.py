@@ -60,10 +60,10 @@ def outcome(
     died = [f"{c.name} {how_it_ended(c.exitcode)}" for c in children if c.exitcode]
     if died:
         return Result("; ".join(died) + ": its change was never made", values | {"died": died})
-    child_words = "did not see it" if after_child == before else f"saw {after_child} (shared after all?)"
+    seen = f"did not see it (still {after_child})" if after_child == before else f"saw it ({after_child})"
     return Result(
-        f"the child added 1 to its counter and the parent {child_words} ({after_child}); "
-        f"the thread's 1 it saw ({after_thread}); the Value's it read ({shared})",
+        f"a child process added 1 to a global: the parent {seen}; a thread "
+        f"did the same: the parent read {after_thread}; through a Value: the parent read {shared}",
         values,
         notice=(
             f"The child process changed its own copy of the global (its print shows it), and the "

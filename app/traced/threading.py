@@ -164,7 +164,6 @@ class Lock(Acquirable):
 
     def __init__(self, *, name: str | None = None) -> None:
         rec, _ = here()
-        self._recorder = rec
         self.name = name or rec.new_name(self._prefix)
         self._lock: Any = _threading.Lock()
         self._last_releaser = ""
@@ -320,7 +319,6 @@ class Semaphore(Acquirable):
         if value < 0:
             raise ValueError("semaphore initial value must be >= 0")
         rec, me = here()
-        self._recorder = rec
         self.name = name or rec.new_name(self._prefix)
         self._cond = _threading.Condition(_threading.Lock())
         self._value = value
@@ -412,7 +410,6 @@ class Condition(Acquirable):
 
     def __init__(self, lock: Lock | None = None, *, name: str | None = None) -> None:
         rec, _ = here()
-        self._recorder = rec
         self.name = name or rec.new_name(self._prefix)
         self._lock = lock if lock is not None else RLock(name=f"{self.name}.lock")
         self._waiters: deque[_Waiter] = deque()
@@ -490,7 +487,6 @@ class Event:
 
     def __init__(self, *, name: str | None = None) -> None:
         rec, _ = here()
-        self._recorder = rec
         self.name = name or rec.new_name(self._prefix)
         self._flag = _threading.Event()
         self._setter = ""
@@ -552,7 +548,6 @@ class Barrier:
         if parties < 1:
             raise ValueError("parties must be >= 1")
         rec, me = here()
-        self._recorder = rec
         self.name = name or rec.new_name(self._prefix)
         self._parties = parties
         self._action = action

@@ -80,3 +80,30 @@ def test_every_claim_runs_from_the_claims_page_and_gets_a_verdict_from_its_numbe
     expect(six.locator("[data-verdict-text]")).to_contain_text("4 threads doing CPU-bound Python ran")
     screenshots(page, tmp_path, "claims")
     assert console_errors == []
+
+
+@pytest.mark.parametrize(
+    ("slug", "fields", "lanes", "result"),
+    [
+        ("asyncio-tasks", {"tasks": "3", "block_for": "0.2"}, "4", "Task-1 blocked the thread for 200 ms"),
+        ("responsiveness", {}, "2", "with the download in a thread: at most"),
+        ("separate-memory", {}, "4", "the parent did not see it"),
+        ("threads-print-numbers", {"threads": "3"}, "4", "3 threads printed 1 to 10 each"),
+    ],
+)
+def test_a_new_lesson_runs_from_its_page_and_says_what_happened_in_this_run(
+    page: Page,
+    live_server: str,
+    tmp_path: Path,
+    console_errors: list[str],
+    slug: str,
+    fields: dict[str, str],
+    lanes: str,
+    result: str,
+) -> None:
+    drawn = run_from_page(page, live_server, slug, fields)
+    assert drawn["lanes"] == lanes
+    expect(page.locator("[data-result]")).to_contain_text(result)
+    expect(page.locator("[data-outcome]")).to_be_visible()
+    screenshots(page, tmp_path, slug)
+    assert console_errors == []
