@@ -52,7 +52,7 @@ class _Lane:
     sched: int | None  # an open fd on its /proc schedstat, or None where there is none
     core_only: bool  # a process lane: every wait off the CPU is a wait for a core
     # Written by the lane's thread (no lock: single writes, read once per tick).
-    blocked: int = 0
+    blocked: bool = False  # a lane blocks once at a time; saying it twice changes nothing
     changes: int = 0
     # The sampler's, under its lock.
     seen: int = -1  # `changes` when last looked at: a new lane counts as changed
@@ -129,13 +129,13 @@ class Sampler:
             return
         if lane.pending:  # only then: this runs before every wait of the program
             self._settle(lane)
-        lane.blocked += 1
+        lane.blocked = True
         lane.changes += 1
 
     def resumed(self, worker: str) -> None:
         lane = self._lanes.get(worker)
-        if lane is not None:
-            lane.blocked -= 1
+        if lane is not None and lane.blocked:
+            lane.blocked = False
             lane.changes += 1
 
     def ended(self, worker: str) -> None:
@@ -160,8 +160,10 @@ class Sampler:
     # --- the sampler's thread ----------------------------------------------------------
     def _loop(self) -> None:
         try:
-            # time.sleep, not Event.wait: one C call, the least work per wake-up.
-            while not self._stopping.is_set():
+            # time.sleep, not Event.wait: one C call, the least work per wake-up. A
+            # stopped run is unwinding, or its program is stuck and left behind by the
+            # runner: either way there is nothing left to draw.
+            while not self._stopping.is_set() and self.rec.stop_reason is None:
                 time.sleep(self.interval_s if self._tick() else IDLE_S)
         finally:
             self.rec.hold_from = None  # whatever happened, never keep the run's events back

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from app.scenarios.registry import SCENARIOS
 from app.timeline import Kind
 from tests.helpers import parse_sse
-from tests.proc_helpers import _processes, alive
+from tests.proc_helpers import alive, children
 
 pytestmark = pytest.mark.anyio
 
@@ -85,11 +85,8 @@ async def test_a_stopped_run_says_it_was_stopped_and_reports_only_what_it_measur
 
 
 def lesson_children() -> list[int]:
-    """The processes the forkserver started for lessons (alive), oldest first."""
-    me = os.getpid()
-    table = list(_processes())
-    servers = {pid for pid, ppid, _, cmdline in table if ppid == me and "forkserver" in cmdline}
-    return sorted(pid for pid, ppid, state, _ in table if ppid in servers and state != "Z")
+    """The processes runs started that are still running, oldest first."""
+    return sorted(pid for pid in children() if alive(pid))
 
 
 async def test_a_run_whose_process_was_killed_says_which_and_how(
