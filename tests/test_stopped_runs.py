@@ -84,21 +84,17 @@ async def test_a_stopped_run_says_it_was_stopped_and_reports_only_what_it_measur
             assert STILL_TRUE[slug](result["values"]), result
 
 
-def lesson_children() -> list[int]:
-    """The processes runs started that are still running, oldest first."""
-    return sorted(pid for pid in children() if alive(pid))
-
-
 async def test_a_run_whose_process_was_killed_says_which_and_how(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
+    before = children()
     created = await client.post(
         "/runs", json={"scenario": "processes-print-numbers", "params": {"processes": 3, "pace": 0.1}}
     )
     run = app.state.manager.get(created.json()["id"])
     # Every process has printed once: all three are running their loop.
     await until(lambda: len({e.worker for e in run.events if e.kind is Kind.PRINT}) == 3)
-    victim = lesson_children()[0]
+    victim = min(pid for pid in children() - before if alive(pid))  # one of this run's three
     os.kill(victim, signal.SIGKILL)
     await until(lambda: not alive(victim))
     summary = parse_sse((await client.get(f"/runs/{run.id}/events")).text)[-1].data

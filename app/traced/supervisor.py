@@ -287,7 +287,8 @@ class Hub:
         left = self.live()
         for process in left:
             process.terminate()  # SIGTERM: a frozen process keeps it pending...
-        _connection.wait([p.sentinel for p in left], timeout=KILL_AFTER_S)
+        if left:  # wait() on no sentinels at all sleeps the whole timeout
+            _connection.wait([p.sentinel for p in left], timeout=KILL_AFTER_S)
         for process in self.live():
             process.kill()  # ...SIGKILL ends even a frozen one
 
@@ -313,8 +314,8 @@ class Hub:
             # the grace period, then end them.
             self.rec.stop(self.rec.stop_reason or "the program ended while processes were still running")
             self._on_stop("")  # the recorder no longer calls hooks once its program is over
-            left = self.live()
-            _connection.wait([p.sentinel for p in left], timeout=self.rec.stop_grace_s)
+            if left := self.live():
+                _connection.wait([p.sentinel for p in left], timeout=self.rec.stop_grace_s)
         self.force_end()
         with self._lock:
             releases, self._releases = self._releases, []
