@@ -115,8 +115,9 @@ def outcome(p: CounterParams, counter: int, changes: dict[str, int]) -> Result:
         )
     else:
         summary += f": none of the {made:,} unlocked updates was lost here"
+        few = " (With so few, try 200000 iterations and hold 0.)" if made < 100_000 else ""
         notice = (
-            f"{made:,} updates without the lock, and none was lost on this interpreter. "
+            f"{made:,} updates without the lock, and none was lost on this interpreter.{few} "
             "CPython 3.11 switches threads only at certain points (a loop's jump back, a "
             "call), never inside `counter += 1` here; nothing promises that (a free-threaded "
             "Python loses updates readily), so it is still a race. The race lesson puts a "
