@@ -100,7 +100,7 @@ class Recorder:
         # Events at or after this time (ns since t0) stay in the buffer: the sampler
         # may still record states back-dated to it. None: nothing is held back.
         self.hold_from: int | None = None
-        self.band = ""  # lanes started now are drawn under this heading (see `banded`)
+        self.band = ""  # lanes started now are drawn under this heading (app.measure.measured)
         self.bands: dict[str, str] = {}  # lane -> its band, for lanes started with one
         self.lane_kinds: dict[str, LaneKind] = {}  # lane -> what it is (not main)
         self.lane_cpu: dict[str, int] = {}  # lane -> CPU time (ns) it used, once it ended
@@ -194,6 +194,7 @@ class Recorder:
         finalizers, self._finalizers = self._finalizers[::-1], []
         self._stop_hooks.clear()  # the program is over; and they may hold OS resources
         self._exclusive.clear()
+        self._history = None  # the lesson has its numbers; the run's log is the runner's
         call_all(finalizers)
 
     def new_lane(self, prefix: str, name: str | None = None) -> str:
