@@ -32,6 +32,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from app.timeline import Kind, LaneKind
@@ -147,6 +149,13 @@ class Sampler:
         with self._lock:
             self._lanes.pop(worker, None)
             _close_fd(lane)
+
+    @contextmanager
+    def between_samples(self) -> Iterator[None]:
+        """No sample is being drawn while the block runs: a lane that has just said it
+        blocks gets nothing back-dated from then on, so all its events may leave."""
+        with self._lock:
+            yield
 
     def _settle(self, lane: _Lane) -> None:
         """The lane is about to block or end: decide its open interval now, with its

@@ -78,6 +78,7 @@ class Recorder:
 
     def __init__(self, *, max_workers: int = 64, stop_grace_s: float = 3.0, t0_ns: int | None = None) -> None:
         self.t0_ns = time.monotonic_ns() if t0_ns is None else t0_ns
+        self.t0_wall: float | None = None  # the wall clock at t0, once the program starts
         self.max_workers = max_workers
         # Once stopped, how long workers get to unwind before the run's processes are
         # ended and its threads given up on.
@@ -163,6 +164,12 @@ class Recorder:
         acquiring and releasing a lock write nothing here."""
         return {obj.name: holder for obj in list(self._exclusive) if (holder := obj.holder)}
 
+    def start_clock(self) -> None:
+        """Time zero is now: when the program starts, not when the run was asked for.
+        The wall clock is noted too, so a viewer can tell how late an event reached it."""
+        self.t0_ns = time.monotonic_ns()
+        self.t0_wall = time.time()
+
     def now(self) -> int:
         return time.monotonic_ns() - self.t0_ns
 
@@ -223,8 +230,9 @@ class Recorder:
         """
         return [Event(*r) for r in self.take_raw()]
 
-    def take_raw(self) -> list[RawEvent]:
-        """`take()` as raw tuples (what a child process ships to its parent)."""
+    def take_raw(self, held_too: bool = False) -> list[RawEvent]:
+        """`take()` as raw tuples (what a child process ships to its parent);
+        `held_too`: the events from `hold_from` on as well."""
         n = len(self._buffer)
         if n == 0:
             return []
@@ -232,7 +240,7 @@ class Recorder:
         raw = self._buffer[:n]
         del self._buffer[:n]
         raw.sort(key=_time_of)
-        hold = self.hold_from
+        hold = None if held_too else self.hold_from
         if hold is not None and raw[-1][0] >= hold:
             cut = bisect_left(raw, hold, key=_time_of)
             self._buffer[0:0] = raw[cut:]  # one slice assignment: atomic beside the appends

@@ -44,7 +44,7 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-def _free_port() -> int:
+def pick_free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
@@ -53,7 +53,7 @@ def _free_port() -> int:
 
 @pytest.fixture
 def free_port() -> int:
-    return _free_port()
+    return pick_free_port()
 
 
 def wait_for_server(url: str, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
@@ -73,7 +73,7 @@ def wait_for_server(url: str, proc: subprocess.Popen[bytes], timeout: float = 20
 @pytest.fixture(scope="session")
 def live_server() -> Iterator[str]:
     """A real uvicorn (`python -m app`, as `make run` starts it) on a free port."""
-    port = _free_port()
+    port = pick_free_port()
     env = os.environ | {"INTERLEAVE_PORT": str(port), "INTERLEAVE_LOG_LEVEL": "warning"}
     proc = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=env)
     url = f"http://127.0.0.1:{port}"

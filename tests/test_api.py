@@ -34,7 +34,7 @@ async def test_creating_a_run_returns_its_summary_and_location(client: httpx.Asy
 async def test_an_unknown_scenario_is_404_naming_the_known_ones(client: httpx.AsyncClient) -> None:
     response = await client.post("/runs", json={"scenario": "nope"})
     assert response.status_code == 404
-    assert "lock-counter" in response.json()["detail"]
+    assert "lock-counter" in response.json()["message"]
 
 
 @pytest.mark.parametrize(
@@ -53,7 +53,7 @@ async def test_bad_parameters_are_422_naming_the_field_and_what_is_allowed(
 ) -> None:
     response = await client.post("/runs", json={"scenario": "threads-print-numbers", "params": params})
     assert response.status_code == 422
-    [problem] = response.json()["detail"]
+    [problem] = response.json()["problems"]
     assert problem["field"] == field
     assert words in problem["message"]
 
@@ -133,12 +133,15 @@ async def test_the_lock_counter_records_real_waits_holds_and_handovers(client: h
         assert holders in (0, 1)
 
 
-async def test_too_many_concurrent_runs_are_refused_with_429(client: httpx.AsyncClient, app: Any) -> None:
+async def test_a_full_server_refuses_a_run_with_503_and_retry_after(
+    client: httpx.AsyncClient, app: Any
+) -> None:
     app.state.manager.settings.max_concurrent_runs = 1
     first = await client.post("/runs", json={"scenario": "threads-print-numbers", "params": {"pace": 0.05}})
     second = await client.post("/runs", json={"scenario": "lock-counter"})
-    assert second.status_code == 429
-    assert "at once" in second.json()["detail"]
+    assert second.status_code == 503
+    assert "at once" in second.json()["message"]
+    assert int(second.headers["retry-after"]) >= 1
     await client.post(f"/runs/{first.json()['id']}/stop")
     await client.get(f"/runs/{first.json()['id']}/events")
 

@@ -14,6 +14,7 @@ import anyio
 import httpx
 import pytest
 
+from app.traced import multiprocessing
 from tests.conftest import ROOT, wait_for_server
 from tests.helpers import Wire, events_of, finished_run, parse_sse
 from tests.proc_helpers import children
@@ -36,9 +37,11 @@ def no_children_left():
     assert children() - before == set(), "a process outlived its run"
 
 
-def shared_memory_blocks() -> set[str]:
-    """The POSIX shared memory blocks `multiprocessing.shared_memory` made (psm_*)."""
-    return {entry.name for entry in Path("/dev/shm").glob("psm_*")}
+def shared_memory_blocks(server_pid: int | None = None) -> set[str]:
+    """The POSIX shared memory blocks the runs of a server (default: this process) made:
+    other processes on the machine, other test sessions included, have their own."""
+    mine = f"{multiprocessing.SHARED_MEMORY_PREFIX}{server_pid or os.getpid()}_*"
+    return {entry.name for entry in Path("/dev/shm").glob(mine)}
 
 
 @pytest.fixture
@@ -182,11 +185,11 @@ def test_shared_memory_runs_leave_the_resource_tracker_nothing_to_complain_about
     block unlinked twice, or unregistered by a child, makes it print a KeyError, and
     one never unlinked makes it warn "leaked shared_memory" when the server exits.
     Its stderr is the server's: run the scenario in a real server and read it."""
-    before = shared_memory_blocks()
     env = os.environ | {"INTERLEAVE_PORT": str(free_port), "INTERLEAVE_LOG_LEVEL": "warning"}
     server = subprocess.Popen(
         [sys.executable, "-m", "app"], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True
     )
+    before = shared_memory_blocks(server.pid)
     url = f"http://127.0.0.1:{free_port}"
     try:
         wait_for_server(url, server)
@@ -202,7 +205,7 @@ def test_shared_memory_runs_leave_the_resource_tracker_nothing_to_complain_about
                     http.post(f"/runs/{run_id}/stop")
                 messages = parse_sse(http.get(f"/runs/{run_id}/events").text)
                 assert messages[-1].data["status"] in ("done", "stopped")
-                assert shared_memory_blocks() - before == set()
+                assert shared_memory_blocks(server.pid) - before == set()
         server.send_signal(signal.SIGTERM)
         # The tracker shares the server's stderr and writes its complaints as it exits:
         # reading to the end waits for it too.
@@ -215,7 +218,7 @@ def test_shared_memory_runs_leave_the_resource_tracker_nothing_to_complain_about
     # stopped run may still be reporting that run's semaphores, collected a moment later.)
     for complaint in ("shared_memory", "KeyError", "Traceback"):
         assert complaint not in stderr, stderr
-    assert shared_memory_blocks() - before == set()
+    assert shared_memory_blocks(server.pid) - before == set()
 
 
 @pytest.mark.usefixtures("no_children_left")

@@ -77,14 +77,14 @@ def test_a_child_that_dies_without_a_word_is_marked_crashed_by_the_parent_with_i
 
 @pytest.mark.usefixtures("no_children_left")
 def test_a_stopped_run_tells_its_children_which_end_at_their_next_traced_call() -> None:
-    rec = Recorder()
+    # A grace period longer than the test: if the child did not notice the stop by
+    # itself, it would be killed, and its exit code would say so.
+    rec = Recorder(stop_grace_s=60)
     with bind(rec, "main", LaneKind.MAIN):
-        proc = multiprocessing.get_context("forkserver").Process(target=nap, args=(30,))
+        proc = multiprocessing.get_context("forkserver").Process(target=nap, args=(60,))
         proc.start()
-    started = std_time.monotonic()
     rec.stop("stopped by a test")
     rec.finalize()
-    assert std_time.monotonic() - started < 2.0  # well before the nap or any kill
     events = lane(rec.take(), "Process-1")
     assert events[-1].kind is Kind.DONE
     assert "stopped" in events[-1].detail

@@ -72,7 +72,8 @@ async def test_a_stopped_run_says_it_was_stopped_and_reports_only_what_it_measur
     run = app.state.manager.get(created.json()["id"])
     # Once a worker has started, the lesson has seconds of work left: stop it there.
     await until(lambda: any(e.kind is Kind.START and e.worker != "main" for e in run.events))
-    assert (await client.post(f"/runs/{run.id}/stop")).status_code == 200
+    stop = await client.post(f"/runs/{run.id}/stop", headers={"X-Run-Control": created.json()["control"]})
+    assert stop.status_code == 200, stop.text
     summary = parse_sse((await client.get(f"/runs/{run.id}/events")).text)[-1].data
     assert summary["status"] == "stopped", summary
     assert summary["reason"] == "stopped by a viewer"

@@ -7,18 +7,19 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from app import export
 from app.api.deps import RunDep
+from app.api.errors import responses
 
 router = APIRouter(prefix="/runs", tags=["exports"])
 
 
-@router.get("/{run_id}/trace.json")
+@router.get("/{run_id}/trace.json", responses=responses(404))
 async def trace_json(run: RunDep) -> JSONResponse:
     """The run as Chrome Trace Event JSON: open it in Perfetto (ui.perfetto.dev) or chrome://tracing."""
     headers = {"Content-Disposition": f'attachment; filename="interleave-{run.scenario.slug}-{run.id}.json"'}
     return JSONResponse(export.chrome_trace(run.events, f"{run.scenario.title} ({run.id})"), headers=headers)
 
 
-@router.get("/{run_id}/events.csv")
+@router.get("/{run_id}/events.csv", responses=responses(404))
 async def events_csv(run: RunDep) -> PlainTextResponse:
     """The run's events as CSV, one row per event."""
     headers = {"Content-Disposition": f'attachment; filename="interleave-{run.scenario.slug}-{run.id}.csv"'}

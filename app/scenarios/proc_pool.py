@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
@@ -20,8 +20,8 @@ LONGER = list(range(1, 41))
 class PoolParams(Params):
     processes: int = Field(3, ge=1, le=8, description="Worker processes in the pool")
     chunksize: int = Field(1, ge=1, le=20, description="Inputs sent to a worker in one message")
-    numbers: list[int] = Field(
-        [1, 2, 3, 4, 5], min_length=1, max_length=40, description="The inputs to square"
+    numbers: list[Annotated[int, Field(ge=-10_000, le=10_000)]] = Field(
+        [1, 2, 3, 4, 5], min_length=1, max_length=40, description="The inputs to square (1 to 40 of them)"
     )
     longer: bool = Field(
         False, description="Square 1 to 40 instead: watch the chunks spread over the workers"

@@ -14,9 +14,10 @@ Structure:
   parent's `multiprocessing.Event`, its own CPU-clock `Sampler` (the lane waits for a
   core when it gets less CPU than wall time), and a flusher thread that ships the
   buffer to the parent in batches (every ~10 ms, when a batch holds `FLUSH_EVENTS`
-  events or the worker is about to block, and at exit) over the child's *own* pipe.
-  One pipe per child, never a shared queue: a child killed in the middle of a write
-  cannot take a shared lock down with it.
+  events, and at exit) over the child's *own* pipe; a worker about to block ships its
+  own batch first, so a death right after cannot lose it. One pipe per child, never a
+  shared queue: a child killed in the middle of a write cannot take a shared lock down
+  with it.
 - `process_main` is the target of every traced `Process`, `pool_worker_main` of every
   traced `Pool` worker; `pool_init`/`Task` make a `ProcessPoolExecutor` worker draw
   its lane.
@@ -79,9 +80,15 @@ class ChildRecorder(Recorder):
 
     def emit(self, worker: str, kind: Kind, obj: str = "", detail: Any = None, link: str = "") -> None:
         super().emit(worker, kind, obj, detail, link)
-        # Ship at once when the worker is about to block (its events would otherwise
-        # sit here for the whole sleep or wait) or when a batch is full.
-        if kind in _BLOCKING or len(self._buffer) >= FLUSH_EVENTS:
+        if kind in _BLOCKING:
+            # About to block: ship now, from this thread. Its events would otherwise sit
+            # here for the whole sleep or wait, and a process that dies without a word
+            # (os._exit, a signal) right after would lose them: what it did up to its
+            # last wait is then always on its lane. All of them: the lane has told the
+            # sampler it blocks, and between samples nothing is back-dated any more.
+            with self.sampler.between_samples():
+                self.flush(everything=True)
+        elif len(self._buffer) >= FLUSH_EVENTS:
             self._wake.set()
 
     def check(self) -> None:
@@ -89,11 +96,12 @@ class ChildRecorder(Recorder):
             self.stop_reason = "the run was stopped"
         super().check()
 
-    def flush(self, last: bool = False) -> None:
+    def flush(self, last: bool = False, everything: bool = False) -> None:
         """Send what was recorded so far (one message); safe from any thread. The
-        `last` message also carries the lane's CPU time and is sent even if empty."""
+        `last` message also carries the lane's CPU time and is sent even if empty;
+        `everything` ships what the sampler holds back too (see `emit`)."""
         with self._send_lock:
-            batch = self.take_raw()
+            batch = self.take_raw(held_too=everything)
             if not batch and not last:
                 return
             message: tuple[Any, ...] = (self.lane, self._pid, batch)

@@ -16,7 +16,7 @@
       body: JSON.stringify({ scenario: slug, params }),
     });
     const body = await response.json();
-    if (!response.ok) throw new Error(typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail));
+    if (!response.ok) throw new Error(body.message || JSON.stringify(body));
     await new Promise((resolve) => {
       const source = new EventSource(`/runs/${body.id}/events`);
       source.addEventListener("done", () => { source.close(); resolve(); });
@@ -41,7 +41,7 @@
       const query = ids.map((id) => `run=${encodeURIComponent(id)}`).join("&");
       const response = await fetch(`/claims/${claim.dataset.claim}/verdict?${query}`);
       const found = await response.json();
-      if (!response.ok) throw new Error(found.detail);
+      if (!response.ok) throw new Error(found.message || JSON.stringify(found));
       text.replaceChildren(wordFor(found.verdict), document.createTextNode(" " + found.text));
       claim.dataset.verdict = found.verdict;
       watch.replaceChildren("Watch the run" + (ids.length > 1 ? "s" : "") + ": ",
