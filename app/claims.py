@@ -202,11 +202,14 @@ def _threads_use_cores(runs: list[Finished]) -> Finding:
     threads, processes, cores, gil = _cpu_models(runs[0])
     one_at_a_time, _ = ceilings(runs[0].values)
     speedup, workers = threads.get("speedup", 0.0), threads.get("workers", 0)
-    waited = threads.get("states", {}).get("gil", 0.0)
+    states = threads.get("states", {})
+    # Of the time a core was there for them (other programs take the rest on a shared machine).
+    waited = states.get("gil", 0.0) / max(1e-9, 1 - states.get("cpu", 0.0))
     text = (
         f"{workers} threads doing CPU-bound Python ran {speedup:.2f}× as fast as one thread doing the "
-        f"same jobs in turn, on {cores:g} cores; they spent {waited:.0%} of their time waiting for "
-        f"the GIL. {processes.get('workers', 0)} processes: {processes.get('speedup', 0.0):.2f}×."
+        f"same jobs in turn, on {cores:g} cores; they spent {waited:.0%} of their time (when a core "
+        f"was free) waiting for the GIL. {processes.get('workers', 0)} processes: "
+        f"{processes.get('speedup', 0.0):.2f}×."
     )
     if abs(one_at_a_time - 1) > 0.1:
         text += (
