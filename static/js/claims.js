@@ -8,14 +8,25 @@
 (function () {
   "use strict";
 
-  // Start one run and resolve with its id once its stream says `done`.
-  async function runToEnd(slug, params) {
-    const response = await fetch("/runs", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ scenario: slug, params }),
-    });
-    const body = await response.json();
+  const BUSY = new Set([429, 503]); // too many runs for now: the server says when to retry
+  const MOST_BUSY_TRIES = 20;
+
+  // Start one run and resolve with its id once its stream says `done`. When the server
+  // is busy (a class shares it), wait as long as its Retry-After says, then ask again.
+  async function runToEnd(slug, params, say) {
+    let response, body;
+    for (let tries = 1; ; tries += 1) {
+      response = await fetch("/runs", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ scenario: slug, params }),
+      });
+      body = await response.json();
+      if (!BUSY.has(response.status) || tries >= MOST_BUSY_TRIES) break;
+      const seconds = Math.max(1, Number(response.headers.get("Retry-After")) || 1);
+      say(`The server is busy: trying again in ${seconds} s…`);
+      await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+    }
     if (!response.ok) throw new Error(body.message || JSON.stringify(body));
     await new Promise((resolve) => {
       const source = new EventSource(`/runs/${body.id}/events`);
@@ -36,7 +47,7 @@
     try {
       for (const [i, [slug, params]] of specs.entries()) {
         text.textContent = `Running ${slug}${specs.length > 1 ? ` (${i + 1} of ${specs.length})` : ""}…`;
-        ids.push(await runToEnd(slug, params));
+        ids.push(await runToEnd(slug, params, (words) => { text.textContent = words; }));
       }
       const query = ids.map((id) => `run=${encodeURIComponent(id)}`).join("&");
       const response = await fetch(`/claims/${claim.dataset.claim}/verdict?${query}`);
