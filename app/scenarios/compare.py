@@ -77,6 +77,12 @@ def compare_result(phases: list[Phase], jobs: int, what: str, died: list[str]) -
         "interpreter": interpreter(),
     }
     measured = "; ".join(_phrase(m, cores, jobs) for m in models[1:])
+    alone = models[0]
+    if alone.states.get("run", 0) + alone.states.get("cpu", 0) >= 0.5 and alone.cpu_ms < 0.8 * alone.wall_ms:
+        # A CPU-bound baseline that did not get its core: every speedup above is measured against it.
+        measured += (
+            f" (other programs left the sequential run only {alone.cpu_ms / alone.wall_ms:.0%} of a core)"
+        )
     reason = stop_reason()
     if reason is not None:
         values["stopped"] = reason
