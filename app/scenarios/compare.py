@@ -12,6 +12,7 @@ from app.timeline import JSON
 from app.tracing import here
 
 NOUNS = {"sequential": "in turn", "threads": "threads", "processes": "processes", "asyncio": "asyncio tasks"}
+ONE = {"threads": "thread", "processes": "process", "asyncio": "asyncio task"}  # NOUNS, for one worker
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,8 @@ def compare_result(phases: list[Phase], jobs: int, what: str, died: list[str]) -
 
 def _phrase(model: Model, cores: float, jobs: int) -> str:
     """E.g. "4 threads: 1.03× (one ran at a time)", from the measured numbers."""
-    text = f"{model.workers} {NOUNS.get(model.band, model.band)}: {model.speedup:.2f}×"
+    noun = ONE.get(model.band, model.band) if model.workers == 1 else NOUNS.get(model.band, model.band)
+    text = f"{model.workers} {noun}: {model.speedup:.2f}×"
     states = model.states
     busy = model.cpu_ms / model.wall_ms if model.wall_ms else 0.0  # cores busy on average
     if jobs > 1 and model.speedup >= 0.6 * jobs and states.get("io", 0) >= 0.5:
