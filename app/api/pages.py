@@ -26,8 +26,8 @@ LEGEND: list[tuple[str, str]] = [
     (Kind.RUN, "running"),
     (Kind.IO, "sleeping / I/O"),
     (Kind.WAIT, "waiting"),
-    (Kind.GIL, "waiting for the GIL (threads)"),
-    ("cpu", "waiting for a CPU core (processes)"),
+    (Kind.GIL, "waiting for the GIL (estimated from CPU clocks)"),
+    ("cpu", "waiting for a CPU core (estimated from CPU clocks)"),
     (Kind.CRASH, "crashed"),
 ]
 

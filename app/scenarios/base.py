@@ -7,6 +7,7 @@ uses the traced drop-ins in `app.traced`; it returns a `Result`. No FastAPI here
 from __future__ import annotations
 
 import inspect
+import signal
 import textwrap
 import typing
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from app.timeline import JSON
+from app.tracing import here
 
 
 @dataclass(frozen=True)
@@ -89,10 +91,40 @@ class Params(BaseModel):
 
 @dataclass(frozen=True)
 class Result:
-    """What a run produced: one sentence for the page and the numbers behind it."""
+    """What a run produced: one sentence for the page, the numbers behind it, and what
+    to notice in this run's lanes (from its parameters and what was measured)."""
 
     summary: str
     values: dict[str, JSON] = field(default_factory=dict)
+    notice: str = ""
+
+
+def plural(n: int, noun: str) -> str:
+    """ "1 thread", "3 threads"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}{'es' if noun.endswith('s') else 's'}"
+
+
+def how_it_ended(exitcode: int | None) -> str:
+    """A process's exit code in words: "exited with code 3", "was killed by SIGKILL"."""
+    if exitcode is None:
+        return "had not ended"
+    if exitcode < 0:
+        try:
+            return f"was killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"was killed by signal {-exitcode}"
+    return f"exited with code {exitcode}"
+
+
+def stop_reason() -> str | None:
+    """Why the calling scenario's run is being stopped, or None while it is not.
+
+    A scenario whose workers were stopped may still reach its `return` (a join of a
+    thread that already ended does not raise): it must then say so, and report only
+    what it measured before the stop, never a verdict on work that did not happen.
+    """
+    rec, _ = here()
+    return rec.stop_reason
 
 
 @dataclass(frozen=True)

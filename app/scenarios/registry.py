@@ -12,7 +12,7 @@ import pkgutil
 import app.scenarios
 from app.scenarios.base import Scenario
 
-GROUPS = ("Threads", "Synchronisation", "Processes")
+GROUPS = ("Threads", "Synchronisation", "Processes", "asyncio", "Compare")
 
 
 def _discover() -> dict[str, Scenario]:
