@@ -174,14 +174,14 @@ async def test_the_lock_counter_without_its_lock_reports_honestly_what_was_lost(
         assert "still a race" in result["notice"]
 
 
-async def test_the_lock_counter_refuses_more_locked_updates_than_it_can_draw(
-    client: httpx.AsyncClient,
+async def test_a_locked_counter_past_the_event_limit_is_stopped_and_says_so(
+    client: httpx.AsyncClient, app: Any
 ) -> None:
-    response = await client.post(
-        "/runs", json={"scenario": "lock-counter", "params": {"use_lock": True, "iterations": 100_000}}
-    )
-    assert response.status_code == 422
-    assert "use_lock" in response.text
+    app.state.manager.settings.max_events_per_run = 2_000
+    summary, _ = await finished_run(client, "lock-counter", use_lock=True, iterations=100_000, hold=0)
+    assert summary["status"] == "stopped"
+    assert summary["reason"].startswith("event limit")
+    assert summary["result"] is None  # main was stopped in its join: no counts claimed
 
 
 async def test_lanes_with_roles_are_named_by_them(client: httpx.AsyncClient) -> None:
