@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -33,6 +34,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await app.state.manager.close()
+            # A stopped run's objects can sit in reference cycles (an exception, its
+            # frames, their locals) until the cyclic GC runs: collect them now, so their
+            # OS semaphores are freed and the resource tracker has nothing to report.
+            gc.collect()
 
     app = FastAPI(
         title="Interleave",
