@@ -157,5 +157,3 @@ class Scenario:
         parts = self.code or (self.main,)
         return "\n\n".join(textwrap.dedent(inspect.getsource(part)).rstrip() for part in parts)
 
-    def defaults(self) -> Params:
-        return self.params()
