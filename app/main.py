@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from app.api import docs, errors, exports, pages, runs, scenarios, vocabulary
+from app.api import claims, docs, errors, exports, pages, runs, scenarios, vocabulary
 from app.api.middleware import BodyLimit, SecurityHeaders
 from app.config import Settings, get_settings
 from app.runner import RunManager
@@ -33,6 +34,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await app.state.manager.close()
+            # A stopped run's objects can sit in reference cycles (an exception, its
+            # frames, their locals) until the cyclic GC runs: collect them now, so their
+            # OS semaphores are freed and the resource tracker has nothing to report.
+            gc.collect()
 
     app = FastAPI(
         title="Interleave",
@@ -43,7 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (pages, runs, scenarios, exports, docs, vocabulary):
+    for module in (pages, runs, scenarios, exports, docs, claims, vocabulary):
         app.include_router(module.router)
     errors.install(app)
     # Outermost last: the security headers go on every answer, the 413 included.

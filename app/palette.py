@@ -19,10 +19,11 @@ from app.timeline import FINAL_STATES, STATES, Kind, LaneKind
 
 JSON = dict[str, object]
 
-# A `gil` state on these lanes is drawn as "waiting for a CPU core": a process has a
-# GIL of its own, so when it is runnable but not running it waits for a core.
+# A `gil` state is drawn as "waiting for a CPU core" when its obj is "CPU" (the sampler
+# says so, app/sampler.py), or when it names nothing and its lane is one of these: a
+# process has a GIL of its own, so when it is runnable but not running it waits for a core.
 CPU_WAIT_LANES: frozenset[LaneKind] = frozenset({LaneKind.PROCESS, LaneKind.POOL_WORKER})
-CPU = "cpu"  # the drawn name of `gil` on a CPU_WAIT_LANES lane
+CPU = "cpu"  # the drawn name of a `gil` state that waits for a core
 
 WHITE = "#ffffff"
 INK = "#1f2023"
@@ -58,7 +59,7 @@ STATE_LOOKS: tuple[StateLook, ...] = (
         "waiting for the GIL",
         "is runnable but waits for the GIL",
         "are runnable but wait for the GIL",
-        note="threads; estimated from CPU clocks",
+        note="estimated from CPU clocks",
     ),
     StateLook(
         CPU,
@@ -68,7 +69,7 @@ STATE_LOOKS: tuple[StateLook, ...] = (
         "waiting for a CPU core",
         "is runnable but waits for a CPU core",
         "are runnable but wait for a CPU core",
-        note="processes; estimated from CPU clocks",
+        note="estimated from CPU clocks",
     ),
     StateLook(Kind.CRASH, "#000007", WHITE, "solid", "crashed", "crashed", "crashed"),
     StateLook(Kind.DONE, WHITE, INK, "solid", "finished", "has finished", "have finished", legend=False),

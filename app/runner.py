@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from app.config import Settings
+from app.sampler import Sampler
 from app.scenarios.base import Params, Result, Scenario
 from app.timeline import FINAL_STATES, JSON, STATES, Event, Kind, LaneKind
 from app.tracing import Recorder, bind, describe_error
@@ -175,7 +176,7 @@ class Run:
             "error": self.error,
             "result": None
             if self.result is None
-            else {"summary": self.result.summary, "values": self.result.values},
+            else {"summary": self.result.summary, "values": self.result.values, "notice": self.result.notice},
             "events": len(self.events),
             "created_at": self.created_at,
             "started_at": self.recorder.t0_wall,
@@ -420,6 +421,7 @@ def _execute(scenario: Scenario, params: Params, recorder: Recorder, settings: S
     # Time zero is when the program starts, not when the request arrived: the gap
     # (a thread starting) is ours, not the lesson's.
     recorder.start_clock()
+    sampler = Sampler(recorder).start()  # GIL and CPU waits, for as long as the program runs
     try:
         with bind(recorder, MAIN_LANE, LaneKind.MAIN):
             return scenario.main(params)
@@ -427,6 +429,7 @@ def _execute(scenario: Scenario, params: Params, recorder: Recorder, settings: S
         try:
             _reap_threads(recorder, settings.stop_grace_seconds)
         finally:
+            sampler.stop()
             recorder.finalize()
 
 

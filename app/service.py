@@ -176,12 +176,15 @@ class RunService:
             raise RunNotFound(run_id)
         return run
 
-    def start(self, slug: str, raw_params: Mapping[str, Any], client: str) -> Started:
+    def start(
+        self, slug: str, raw_params: Mapping[str, Any], client: str, *, from_text: bool = False
+    ) -> Started:
         """Validate, check the limits, start. The returned `control` is the only way to
-        stop the run later: hand it to the starter once (a cookie, a 201 body)."""
+        stop the run later: hand it to the starter once (a cookie, a 201 body).
+        `from_text`: the values are a form's strings, to be converted."""
         scenario = self.scenario(slug)
         try:
-            params = scenario_params.parse(scenario.params, raw_params)
+            params = scenario_params.parse(scenario.params, raw_params, from_text=from_text)
         except ValidationError as error:
             problems = [Problem(**p) for p in scenario_params.explain(scenario.params, error)]
             raise InvalidParams("the parameters are not allowed; each problem says why", problems) from None

@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from app.traced import multiprocessing
-from tests.conftest import ROOT, wait_for_server
 from tests.helpers import Wire, events_of, finished_run, parse_sse
+from tests.live import ROOT, wait_for_server
 from tests.proc_helpers import children
 
 pytestmark = pytest.mark.anyio
@@ -78,7 +78,7 @@ async def test_each_process_lane_shows_its_start_up_before_its_first_print(
 async def test_pool_map_squares_the_list_with_one_labelled_segment_per_task(
     client: httpx.AsyncClient,
 ) -> None:
-    summary, events = await finished_run(client, "pool-map", processes=2, work=0.005)
+    summary, events = await finished_run(client, "pool-map", processes=2, work=10_000)
     assert summary["status"] == "done"
     assert summary["result"]["values"]["squares"] == [1, 4, 9, 16, 25]
     lanes = lanes_of(events)
@@ -99,7 +99,7 @@ async def test_pool_map_squares_the_list_with_one_labelled_segment_per_task(
 
 @pytest.mark.usefixtures("no_children_left")
 async def test_pool_map_with_the_longer_input_and_chunks(client: httpx.AsyncClient) -> None:
-    summary, _ = await finished_run(client, "pool-map", processes=3, chunksize=5, longer=True, work=0.0)
+    summary, _ = await finished_run(client, "pool-map", processes=3, chunksize=5, longer=True, work=0)
     assert summary["result"]["values"]["squares"] == [x * x for x in range(1, 41)]
 
 
@@ -117,7 +117,7 @@ async def test_every_get_is_linked_to_the_put_that_sent_its_item(
     assert len(gets) == len(puts) == 6 + consumers  # every item and one stop sign per consumer
     for get in gets:
         put = puts[get[3]]  # the same item
-        assert get[5] == put[1] == "Process-1"  # link: who put it
+        assert get[5] == put[1] == "producer"  # link: who put it
         assert put[0] <= get[0]
         assert get[4] == put[4]
     received = sorted(int(e[4]) for e in gets if e[4] != "None")

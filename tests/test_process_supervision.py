@@ -87,7 +87,7 @@ async def test_a_pool_worker_killed_from_outside_ends_by_the_time_limit(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     # Real Pool.map waits forever for the task a dead worker held; the run must not.
-    created = await start(client, "pool-map", processes=4, longer=True, work=0.1)
+    created = await start(client, "pool-map", processes=4, longer=True, work=500_000)
     run = manager_of(app).get(created["id"])
     assert run is not None
     await until(lambda: len(busy_lanes(run, "PoolWorker")) == 4, "every worker to take a task")
@@ -105,7 +105,7 @@ async def test_a_pool_worker_killed_from_outside_ends_by_the_time_limit(
 async def test_a_pool_worker_killed_from_outside_ends_when_stopped(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    created = await start(client, "pool-map", processes=3, longer=True, work=0.1)
+    created = await start(client, "pool-map", processes=3, longer=True, work=500_000)
     run = manager_of(app).get(created["id"])
     assert run is not None
     await until(lambda: len(busy_lanes(run, "PoolWorker")) == 3, "every worker to take a task")
@@ -121,7 +121,7 @@ async def test_a_pool_worker_killed_from_outside_ends_when_stopped(
 async def test_a_frozen_pool_worker_is_killed_after_the_grace_period(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    created = await start(client, "pool-map", processes=2, longer=True, work=0.1)
+    created = await start(client, "pool-map", processes=2, longer=True, work=500_000)
     run = manager_of(app).get(created["id"])
     assert run is not None
     await until(lambda: len(busy_lanes(run, "PoolWorker")) == 2, "every worker to take a task")
@@ -161,7 +161,7 @@ async def test_a_frozen_process_is_killed_after_the_grace_period(
 async def test_an_executor_worker_killed_from_outside_breaks_the_executor_and_the_run_ends(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    created = await start(client, "broken-process-pool", workers=2, numbers=30, dies_on=30, work=0.1)
+    created = await start(client, "broken-process-pool", workers=2, numbers=30, dies_on=30, work=500_000)
     run = manager_of(app).get(created["id"])
     assert run is not None
     await until(lambda: len(busy_lanes(run, "PoolWorker")) == 2, "both workers to take a task")
@@ -177,7 +177,7 @@ async def test_an_executor_worker_killed_from_outside_breaks_the_executor_and_th
 async def test_a_frozen_executor_worker_is_killed_after_the_grace_period(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    created = await start(client, "broken-process-pool", workers=2, numbers=30, dies_on=30, work=0.1)
+    created = await start(client, "broken-process-pool", workers=2, numbers=30, dies_on=30, work=500_000)
     run = manager_of(app).get(created["id"])
     assert run is not None
     await until(lambda: len(busy_lanes(run, "PoolWorker")) == 2, "both workers to take a task")

@@ -119,7 +119,7 @@ def test_a_child_ships_its_events_in_batches_not_one_message_per_event() -> None
             messages.append(reader.recv())
         except EOFError:
             break
-    shipped = [raw for _, _, batch in messages for raw in batch]
+    shipped = [raw for _, _, batch, *_ in messages for raw in batch]
     assert [raw[4] for raw in shipped] == [str(i) for i in range(1000)]  # all of them, in order
     assert len(messages) <= 1000 // child.FLUSH_EVENTS + 2
 

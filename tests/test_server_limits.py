@@ -5,10 +5,7 @@ cannot send half a request or stop reading on purpose."""
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT, pick_free_port, wait_for_server
 from tests.helpers import wait_until
+from tests.live import LiveServer, live_server
 
 HEADER_TIMEOUT_S = 1.0
 MAX_BODY = 4096
@@ -29,36 +26,27 @@ class Server:
     url: str
     port: int
     log: Path
-    process: subprocess.Popen[bytes]
+    live: LiveServer
 
     def connect(self) -> socket.socket:
         return socket.create_connection(("127.0.0.1", self.port), timeout=10)
 
     def open_fds(self) -> int:
-        return len(os.listdir(f"/proc/{self.process.pid}/fd"))
+        return self.live.open_fds()
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One server for the module: each test leaves it as it found it (connections closed)."""
-    free_port = pick_free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
-    env = os.environ | {
-        "INTERLEAVE_PORT": str(free_port),
+    env = {
         "INTERLEAVE_LOG_LEVEL": "info",
         "INTERLEAVE_HEADER_TIMEOUT_SECONDS": str(HEADER_TIMEOUT_S),
         "INTERLEAVE_MAX_BODY_BYTES": str(MAX_BODY),
         "INTERLEAVE_MAX_CONNECTIONS": "64",
     }
-    with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=env, stdout=out, stderr=out)
-    url = f"http://127.0.0.1:{free_port}"
-    try:
-        wait_for_server(url, process)
-        yield Server(url, free_port, log, process)
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
+    with log.open("wb") as out, live_server(env, log=out) as live:
+        yield Server(live.url, live.port, log, live)
 
 
 def read_all(sock: socket.socket) -> bytes:

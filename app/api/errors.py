@@ -79,8 +79,11 @@ def refusal_response(refusal: Refusal) -> JSONResponse:
     return error_response(status_of(refusal), refusal.message, refusal.problems, **retry_headers(refusal))
 
 
-def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The `responses=` of a route: its error statuses, each with the ErrorBody shape."""
+def responses(
+    *statuses: int, also: dict[int, dict[str, Any]] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` of a route: its error statuses, each with the ErrorBody shape,
+    and `also` what it documents of its success (a content type, links)."""
     words = {
         400: "The request could not be read",
         403: "Not allowed: the message says who may",
@@ -90,7 +93,11 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         429: "This client has too many runs going or started: see Retry-After",
         503: "Every run slot is taken: see Retry-After",
     }
-    return {status: {"model": ErrorBody, "description": words[status]} for status in statuses}
+    documented: dict[int | str, dict[str, Any]] = {status: doc for status, doc in (also or {}).items()}
+    # 422 always: FastAPI would otherwise document its own shape for any route with parameters.
+    return documented | {
+        status: {"model": ErrorBody, "description": words[status]} for status in {*statuses, 422}
+    }
 
 
 # --- request validation, translated into problems that say what is allowed -------------

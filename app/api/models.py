@@ -46,6 +46,7 @@ def scenario_and_params(request: BaseModel) -> tuple[str, dict[str, Any]]:
 class RunResult(BaseModel):
     summary: str = Field(description="One sentence from the run's own numbers")
     values: dict[str, Any] = Field(description="The numbers behind it")
+    notice: str = Field("", description="What to notice in this run's lanes, from its parameters and numbers")
 
 
 class RunSummary(BaseModel):

@@ -73,7 +73,7 @@ async def start_from_form(
     # The last value wins: a checkbox posts after its hidden "false" fallback.
     raw = {key: str(form.getlist(key)[-1]) for key in form if key != "scenario"}
     try:
-        started = service.start(slug, raw, client)
+        started = service.start(slug, raw, client, from_text=True)
     except Refusal as refusal:
         context = {"message": refusal.message, "problems": refusal.problems}
         return templates.TemplateResponse(

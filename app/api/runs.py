@@ -18,6 +18,36 @@ from app.runner import Run
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
+EVENT_STREAM_DOC: dict[int, dict[str, Any]] = {
+    200: {
+        "description": "Server-sent events: `events` messages (a JSON array of events each, id = "
+        "the index of its last event), then one `done` message with the run's summary",
+        "content": {
+            "text/event-stream": {
+                "schema": {  # one message of the stream
+                    "type": "object",
+                    "required": ["event", "data"],
+                    "properties": {
+                        "event": {"enum": ["events", "done"]},
+                        "data": {"type": "string", "description": "JSON: the events, or the summary"},
+                        "id": {"type": "string", "description": "The index of the message's last event"},
+                    },
+                }
+            }
+        },
+    }
+}
+# Where a new run leads (OpenAPI links): its status, its stream, and the stop its
+# control token allows. Schema-driven clients follow them.
+RUN_LINKS = {
+    "ReadRun": {"operationId": "read_run", "parameters": {"run_id": "$response.body#/id"}},
+    "StreamEvents": {"operationId": "stream_events", "parameters": {"run_id": "$response.body#/id"}},
+    "StopRun": {
+        "operationId": "stop_run",
+        "parameters": {"run_id": "$response.body#/id", "header.X-Run-Control": "$response.body#/control"},
+    },
+}
+
 
 def hand_over_control(response: Response, run: Run, control: str, settings: Settings) -> None:
     """Give the starter the run's control credential as a cookie only this run's paths see."""
@@ -31,7 +61,12 @@ def hand_over_control(response: Response, run: Run, control: str, settings: Sett
     )
 
 
-@router.post("", status_code=201, response_model=CreatedRun, responses=responses(404, 413, 422, 429, 503))
+@router.post(
+    "",
+    status_code=201,
+    response_model=CreatedRun,
+    responses=responses(400, 404, 413, 422, 429, 503, also={201: {"links": RUN_LINKS}}),
+)
 async def create_run(
     request: Annotated[RunRequest, Body()],
     service: Service,
@@ -47,40 +82,40 @@ async def create_run(
     return CreatedRun.model_validate(started.run.summary() | {"control": started.control})
 
 
-@router.get("/{run_id}", response_model=RunSummary, responses=responses(404))
+@router.get("/{run_id}", response_model=RunSummary, responses=responses(404), operation_id="read_run")
 async def read_run(run: RunDep) -> RunSummary:
     """A run's status, parameters, result and timing."""
     return RunSummary.model_validate(run.summary())
 
 
-@router.post("/{run_id}/stop", response_model=RunSummary, responses=responses(403, 404))
+@router.post(
+    "/{run_id}/stop", response_model=RunSummary, responses=responses(403, 404), operation_id="stop_run"
+)
 async def stop_run(
     run_id: str,
     service: Service,
-    x_run_control: Annotated[str | None, Header(description="The control token POST /runs returned")] = None,
+    control: Annotated[
+        str, Header(alias="X-Run-Control", description="The control token POST /runs returned")
+    ] = "",
     run_control: Annotated[str | None, Cookie(alias=CONTROL_COOKIE, include_in_schema=False)] = None,
 ) -> RunSummary:
     """Stop a run you started (its control cookie or X-Run-Control header); its workers end at their next traced call."""
-    run = service.stop(run_id, x_run_control or run_control)
+    run = service.stop(run_id, control or run_control)
     return RunSummary.model_validate(run.summary())
 
 
-EVENT_STREAM_DOC: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "Server-sent events: `events` messages (a JSON array of events each, id = "
-        "the index of its last event), then one `done` message with the run's summary",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
-    }
-}
-
-
 @router.get(
-    "/{run_id}/events", response_class=StreamingResponse, responses=EVENT_STREAM_DOC | responses(404, 422)
+    "/{run_id}/events",
+    response_class=StreamingResponse,
+    responses=responses(404, 422, also=EVENT_STREAM_DOC),
+    operation_id="stream_events",
 )
 async def stream_events(
     run: RunDep,
     settings: AppSettings,
-    last_event_id: Annotated[int | None, Header(ge=-1, description="Resume after this event index")] = None,
+    last_event_id: Annotated[
+        int, Header(ge=-1, description="Resume after this event index (-1, the default: from the start)")
+    ] = -1,
 ) -> StreamingResponse:
     """The run's events as SSE, from the start or after Last-Event-ID.
 
@@ -88,9 +123,8 @@ async def stream_events(
     detail, link]`) and has the index of its last event as id; the stream ends with
     one `done` message carrying the run's summary.
     """
-    start = 0 if last_event_id is None else last_event_id + 1
     return StreamingResponse(
-        _event_stream(run, start, settings.batch_events),
+        _event_stream(run, last_event_id + 1, settings.batch_events),
         media_type="text/event-stream",
         # No caching, and no buffering by a proxy in front: events must arrive as they happen.
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},

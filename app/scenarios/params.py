@@ -109,6 +109,7 @@ def describe(model: type[Params], loc: Sequence[str | int], item: Mapping[str, A
     return str(item["msg"])
 
 
-def parse(model: type[Params], raw: Mapping[str, Any]) -> Params:
-    """Validate raw values (JSON or form strings); raises pydantic's ValidationError."""
-    return model.model_validate(dict(raw))
+def parse(model: type[Params], raw: Mapping[str, Any], *, from_text: bool = False) -> Params:
+    """Validate values; raises pydantic's ValidationError. JSON values are taken as
+    they are; `from_text` values (a form's strings: "3", "true", "1, 2") are converted."""
+    return model.model_validate(dict(raw), strict=not from_text)

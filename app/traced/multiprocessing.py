@@ -136,7 +136,7 @@ class Process:
     ) -> None:
         rec, _ = here()
         self._hub = hub
-        self.name = name or rec.new_lane("Process")
+        self.name = rec.new_lane("Process", name)
         self._chan, self._writer = hub.channel(self.name)
         # Daemonic: if the server itself dies, multiprocessing's atexit ends these.
         self._process: BaseProcess = hub.ctx.Process(
@@ -441,10 +441,12 @@ def asking_the_os(what: str) -> Iterator[None]:
     """Draw the caller as `io` while the OS creates processes: the parent mostly
     waits on a fork/exec or on the forkserver's reply, it is not running Python."""
     rec, me = here()
+    rec.blocked(me)
     rec.emit(me, Kind.IO, what)
     try:
         yield
     finally:
+        rec.unblocked(me)
         rec.emit(me, Kind.RUN)
 
 

@@ -4,7 +4,6 @@
 import V from "/ui/vocabulary.js";
 import { STATE } from "./model.js";
 
-const LOOKS = Object.fromEntries(V.states.map((look) => [look.key, look]));
 
 /** A time for people: 850 ns, 12.3 µs, 12.30 ms, 1.234 s. */
 export function formatTime(ns) {
@@ -23,10 +22,9 @@ export function names(list, most = 3) {
   return `${list.slice(0, most).join(", ")} and ${list.length - most} others`;
 }
 
-/** The look (colour, words) of a state on a lane: `gil` on a process is a CPU wait. */
-export function lookOf(lane, state) {
-  const kind = V.stateKinds[state];
-  return LOOKS[kind === "gil" && lane && lane.waitsForCores ? "cpu" : kind];
+/** The look (colour, words) of a state code. */
+export function lookOf(state) {
+  return V.states[state];
 }
 
 function range(t0, t1) {
@@ -54,7 +52,7 @@ export function describeMoment(model, t) {
       waiting.get(seg.obj).push({ lane: lane.name, since: seg.t0 });
       continue;
     }
-    const look = lookOf(lane, seg.state);
+    const look = lookOf(seg.state);
     if (!byState.has(look.key)) byState.set(look.key, []);
     byState.get(look.key).push(seg.state === STATE.crash ? `${lane.name} (${firstLine(seg.detail)})` : lane.name);
   }
@@ -105,7 +103,7 @@ function firstLine(detail) {
 /** One segment of a lane, at the time t the pointer is on. */
 export function describeSegment(model, seg, t) {
   const lane = seg.lane;
-  const look = lookOf(lane, seg.state);
+  const look = lookOf(seg.state);
   const when = range(seg.t0, model.done || seg.t1 < model.tMax ? seg.t1 : null);
   let text;
   if (seg.state === STATE.wait) {
@@ -123,7 +121,7 @@ export function describeSegment(model, seg, t) {
     if (seg.by) text += `; ${seg.by} woke it at ${formatTime(seg.t0)}`;
     else if (seg.detail === "timed out") text += ", after its wait timed out";
   }
-  if (seg.state === STATE.gil) text += " (estimated from CPU clocks)";
+  if (seg.state === STATE.gil || seg.state === STATE.cpu) text += " (estimated from CPU clocks)";
   return text + ".";
 }
 
@@ -191,7 +189,7 @@ export function describeGroup(model, group, t) {
   for (const lane of group.lanes) {
     const seg = model.stateAt(lane, t);
     if (!seg) continue;
-    const look = lookOf(lane, seg.state);
+    const look = lookOf(seg.state);
     const key = seg.state === STATE.wait ? `${look.plural} ${seg.obj}`.trim() : look.plural;
     counts.set(key, (counts.get(key) || 0) + 1);
   }

@@ -9,9 +9,12 @@
  */
 import V from "/ui/vocabulary.js";
 
-export const STATE_KINDS = V.stateKinds; // index = state code
+// A state code per look (app/palette.py): the event kinds that are states, and `cpu`,
+// which a `gil` event becomes when it waits for a core rather than for the GIL.
+export const STATE_KINDS = V.states.map((look) => look.key); // index = state code
 export const NSTATES = STATE_KINDS.length;
 export const STATE = Object.fromEntries(STATE_KINDS.map((kind, code) => [kind, code]));
+const IS_STATE = new Set(V.stateKinds);
 export const INSTANT_KINDS = V.instantKinds;
 const INSTANT = Object.fromEntries(INSTANT_KINDS.map((kind, code) => [kind, code]));
 const FINAL = new Set(V.finalKinds.map((kind) => STATE[kind]));
@@ -192,7 +195,7 @@ export class Model {
       if (counter) n[counter] += 1;
       if (t > this.tMax) this.tMax = t;
       if (!lane || lane.name !== worker) lane = this.lane(worker);
-      const state = STATE[kind];
+      const state = IS_STATE.has(kind) ? STATE[kind] : undefined;
       const ordered = lane.times.n === 0 || t >= lane.times.a[lane.times.n - 1];
       if (ordered) lane.times.push(t);
       else lane.times.insert(upperBound(lane.times.a, lane.times.n, t), t);
@@ -231,6 +234,9 @@ export class Model {
       if (!this.bands.includes(lane.band)) this.bands.push(lane.band);
     }
     if (!lane.kind) lane.kind = "thread";
+    // What a `gil` state waits for: its obj says ("GIL" or "CPU", app/sampler.py), else
+    // the lane's kind (a process has a GIL of its own: it waits for a core).
+    if (state === STATE.gil && (obj === "CPU" || (obj !== "GIL" && lane.waitsForCores))) state = STATE.cpu;
     const seg = lane.t0;
     let i = seg.n;
     if (!lane.cum[state] && !FINAL.has(state)) {
@@ -260,7 +266,7 @@ export class Model {
     }
     if (detail !== null && detail !== undefined && kind !== "start") lane.detail.set(i, detail);
     if (FINAL.has(state)) lane.end = t;
-    this.seen.add(kind === "gil" && lane.waitsForCores ? "cpu" : kind);
+    this.seen.add(STATE_KINDS[state]);
   }
 
   /** Redo the per-state sums from segment `from` on (after a late insert). */

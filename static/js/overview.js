@@ -3,7 +3,7 @@
  * times a second while the run grows; moving the window only re-frames it. */
 import V from "/ui/vocabulary.js";
 import { NSTATES } from "./model.js";
-import { LOOKS, SLOT, columnsToPaths } from "./renderer.js";
+import { LOOKS, columnsToPaths } from "./renderer.js";
 
 const CHROME = V.chrome;
 const MARK = V.marks;
@@ -73,8 +73,7 @@ export class Overview {
         this.acc.fill(0, 0, columns * NSTATES);
         for (const lane of members) m.accumulate(lane, 0, m.tMax / columns, columns, this.acc, m.tMax);
         const paths = LOOKS.map(() => new Path2D());
-        const cpu = members.filter((l) => l.waitsForCores).length * 2 > members.length;
-        columnsToPaths(this.acc, columns, paths, cpu ? SLOT.cpu : SLOT.gil, 0, w / columns, r * rowH + 1, rowH - 1);
+        columnsToPaths(this.acc, columns, paths, 0, w / columns, r * rowH + 1, rowH - 1);
         for (let slot = 0; slot < LOOKS.length; slot += 1) {
           g.fillStyle = LOOKS[slot].colour;
           g.fill(paths[slot]);

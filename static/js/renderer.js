@@ -12,12 +12,10 @@
  * One Path2D per colour per frame; a second channel (a pattern) over each state.
  */
 import V from "/ui/vocabulary.js";
-import { NSTATES, STATE, STATE_KINDS, lowerBound, upperBound } from "./model.js";
+import { NSTATES, STATE, lowerBound, upperBound } from "./model.js";
 import { formatTime } from "./describe.js";
 
 export const LOOKS = V.states;
-export const SLOT = Object.fromEntries(LOOKS.map((look, i) => [look.key, i]));
-const SLOT_OF_STATE = STATE_KINDS.map((kind) => SLOT[kind]); // model state code -> look index
 const DONE = STATE.done;
 const MARK = V.marks;
 const CHROME = V.chrome;
@@ -67,7 +65,7 @@ function lanesLabel(lanes) {
 }
 
 /** Per column: the dominant state over the bar, a second one (>= 25 %) beneath it. */
-export function columnsToPaths(acc, columns, paths, gilSlot, x0, w, top, h) {
+export function columnsToPaths(acc, columns, paths, x0, w, top, h) {
   const mixH = Math.max(2, Math.round(h * 0.3));
   let runSlot = -1, runStart = 0, mixSlot = -1, mixStart = 0;
   const flushRun = (c) => { if (runSlot >= 0) paths[runSlot].rect(x0 + runStart * w, top, (c - runStart) * w, h); };
@@ -87,8 +85,7 @@ export function columnsToPaths(acc, columns, paths, gilSlot, x0, w, top, h) {
       }
       if (second >= 0 && sv < total * 0.25) second = -1;
     }
-    const slot = best < 0 ? -1 : best === STATE.gil ? gilSlot : SLOT_OF_STATE[best];
-    const mix = second < 0 ? -1 : second === STATE.gil ? gilSlot : SLOT_OF_STATE[second];
+    const slot = best, mix = second; // a state code is its look's index
     if (slot !== runSlot) { flushRun(c); runSlot = slot; runStart = c; }
     if (mix !== mixSlot) { flushMix(c); mixSlot = mix; mixStart = c; }
   }
@@ -380,28 +377,21 @@ export class Renderer {
         const lane = row.lane;
         const first = Math.max(0, lane.segmentAt(v0)), last = upperBound(lane.t0.a, lane.t0.n, v1);
         if (last - first <= columns / 2) {
-          const cpu = lane.waitsForCores;
           for (let i = first; i < last; i += 1) {
             const s = lane.st.a[i];
             if (s === DONE) continue;
             const a = lane.t0.a[i], b = m.segmentEnd(lane, i);
             if (b < v0) continue;
             const x0 = X(Math.max(a, v0)), x1 = X(Math.min(b, v1));
-            const slot = s === STATE.gil && cpu ? SLOT.cpu : SLOT_OF_STATE[s];
-            if (s === STATE.crash) paths[slot].rect(x0, row.y, Math.max(L.projector ? 8 : 4, x1 - x0), row.h);
-            else paths[slot].rect(x0, top, Math.max(1, x1 - x0), h);
+            if (s === STATE.crash) paths[s].rect(x0, row.y, Math.max(L.projector ? 8 : 4, x1 - x0), row.h);
+            else paths[s].rect(x0, top, Math.max(1, x1 - x0), h);
           }
           continue;
         }
       }
       acc.fill(0, 0, columns * NSTATES);
-      let cpuLanes = 0;
-      for (const lane of lanes) {
-        m.accumulate(lane, v0, dt, columns, acc, horizon);
-        if (lane.waitsForCores) cpuLanes += 1;
-      }
-      const gilSlot = cpuLanes * 2 > lanes.length ? SLOT.cpu : SLOT.gil;
-      columnsToPaths(acc, columns, paths, gilSlot, X(v0), (L.plotW / columns), top, h);
+      for (const lane of lanes) m.accumulate(lane, v0, dt, columns, acc, horizon);
+      columnsToPaths(acc, columns, paths, X(v0), L.plotW / columns, top, h);
     }
     for (let slot = 0; slot < LOOKS.length; slot += 1) {
       g.fillStyle = LOOKS[slot].colour;
@@ -723,7 +713,7 @@ export class Renderer {
         };
         for (let i = first; i < last && last - first < 2000; i += 1) {
           const s = lane.st.a[i], named = lane.obj.a[i] > 0;
-          if (task >= 0 && ((s !== STATE.run && s !== STATE.gil) || named)) flush(lane.t0.a[i]);
+          if (task >= 0 && ((s !== STATE.run && s !== STATE.gil && s !== STATE.cpu) || named)) flush(lane.t0.a[i]);
           if (s === STATE.run && named) task = i;
         }
         flush(last < lane.t0.n ? lane.t0.a[last] : m.tMax);
@@ -746,8 +736,7 @@ export class Renderer {
   /** Text on a bar, in the ink of the state under it, on a plain patch of that state. */
   label(g, text, x, y, w, font, lane, t) {
     const seg = this.model.stateAt(lane, t);
-    const slot = !seg ? SLOT.run : seg.state === STATE.gil && lane.waitsForCores ? SLOT.cpu : SLOT_OF_STATE[seg.state];
-    const look = LOOKS[slot];
+    const look = LOOKS[seg ? seg.state : STATE.run];
     g.fillStyle = look.colour;
     g.fillRect(x - 2, y - font * 0.62, w + 4, font * 1.24);
     g.fillStyle = look.ink;

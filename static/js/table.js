@@ -66,7 +66,7 @@ export class SegmentTable {
       const cells = [
         formatTime(seg.t0),
         seg.state === STATE.crash ? "" : ended ? formatTime(seg.t1 - seg.t0) : "(still going)",
-        lookOf(lane, seg.state).label.split(" (")[0],
+        lookOf(seg.state).label,
         seg.state === STATE.crash ? String(seg.detail || "") : seg.obj,
         seg.state === STATE.wait ? seg.endedBy : "",
       ];
