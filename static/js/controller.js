@@ -335,6 +335,10 @@ export class Timeline {
       }
       case "label": return `${hit.lane.name}: a ${hit.lane.kind || "worker"} lane, ${hit.lane.times.n.toLocaleString("en")} events. Click to step through its events only.`;
       case "axis": return `${formatTime(hit.t)}: drag along the time axis to move the cursor.`;
+      case "lane": {
+        const seg = m.stateAt(hit.lane, hit.t);
+        return seg ? `${formatTime(seg.t0)}: ${hit.lane.name} has finished.` : `${formatTime(hit.t)}: ${hit.lane.name} has not started yet.`;
+      }
       default: return "";
     }
   }

@@ -33,6 +33,7 @@ function range(t0, t1) {
 
 function waitsFor(obj, many) {
   if (obj.startsWith("join ")) return `${many ? "wait" : "waits"} to join ${obj.slice(5)}`;
+  if (obj.startsWith("start ")) return `${many ? "wait" : "waits"} for ${obj.slice(6)} to start`;
   return `${many ? "wait" : "waits"} for ${obj || "something"}`;
 }
 
@@ -149,6 +150,10 @@ export function describeHold(model, hold) {
 export function describeLink(model, link) {
   const waited = model.stateAt(link.to, link.t1 - 1);
   const since = waited && waited.state === STATE.wait ? `, which waited since ${formatTime(waited.t0)}` : "";
+  if (link.obj.startsWith("start ")) {
+    const waitedSince = since ? ` since ${formatTime(waited.t0)}` : "";
+    return `${formatTime(link.t1)}: ${link.from} started running, which let ${link.to.name} go on (it waited for it to start${waitedSince}).`;
+  }
   if (link.obj.startsWith("join ")) {
     const waitedSince = since ? ` since ${formatTime(waited.t0)}` : "";
     return `${formatTime(link.t0)}: ${link.from} ended, which let ${link.to.name} go on (it waited to join it${waitedSince}).`;

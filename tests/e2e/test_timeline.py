@@ -39,6 +39,12 @@ def geometry(page: Page) -> dict[str, Any]:
     return geo
 
 
+def lane_names(page: Page) -> list[str]:
+    """The lanes, in the order they appeared (main first)."""
+    names: list[str] = page.evaluate("() => Interleave.current.timeline.model.lanes.map(l => l.name)")
+    return names
+
+
 def canvas_point(page: Page, t_ns: float, row: int | None = None) -> tuple[float, float]:
     """Page coordinates of time t on a row (None: the axis)."""
     point: list[float] = page.evaluate(
@@ -48,6 +54,23 @@ def canvas_point(page: Page, t_ns: float, row: int | None = None) -> tuple[float
         return [box.left + g.X(t), box.top + y]; }""",
         [t_ns, row],
     )
+    return point[0], point[1]
+
+
+def clear_point(page: Page, lane: str, t_ns: float) -> tuple[float, float]:
+    """Page coordinates on `lane`'s bar near time t where the pointer finds the lane's
+    segment itself (not an arrow passing over it)."""
+    point: list[float] = page.evaluate(
+        """([name, t]) => { const tl = Interleave.current.timeline, g = tl.geometry, box = tl.canvas.getBoundingClientRect();
+        const row = g.rows.find(r => r.type === 'lane' && r.lane.name === name), y = row.y + g.holdH + (row.h - g.holdH) / 2;
+        for (let dx = 0; dx < 60; dx += 1) for (const x of [g.X(t) + dx, g.X(t) - dx]) {
+          const hit = tl.renderer.hitTest(x, y);
+          if (hit && hit.type === 'segment') return [box.left + x, box.top + y];
+        }
+        return null; }""",
+        [lane, t_ns],
+    )
+    assert point is not None, f"no clear point on {lane}"
     return point[0], point[1]
 
 
@@ -204,13 +227,14 @@ def test_keyboard_only_from_page_load_to_stepping_through_a_finished_run(
     assert int(view(page)["viewEndNs"]) - int(view(page)["viewStartNs"]) == span
     # a lane chosen with the arrows: steps go to its events only
     page.keyboard.press("ArrowDown")
-    page.keyboard.press("ArrowDown")  # main, then Thread-1
-    expect(page.locator("[data-explain]")).to_contain_text("Thread-1 selected")
+    page.keyboard.press("ArrowDown")  # main, then the first thread
+    second = lane_names(page)[1]
+    expect(page.locator("[data-explain]")).to_contain_text(f"{second} selected")
     page.keyboard.press(".")
     frame(page)
     own = page.evaluate(
-        "t => { const m = Interleave.current.timeline.model; return m.nextEvent(t, m.byName.get('Thread-1')); }",
-        times[2],
+        "([t, name]) => { const m = Interleave.current.timeline.model; return m.nextEvent(t, m.byName.get(name)); }",
+        [times[2], second],
     )
     assert int(view(page)["cursorNs"]) == own
     page.keyboard.press(" ")
@@ -243,8 +267,7 @@ def test_the_sentence_says_who_holds_the_lock_and_who_waits_for_it(page: Page, l
     expect(sentence).to_contain_text(" for it (since ")
     expect(sentence).to_have_attribute("aria-live", "polite")
     # the same words for the waiter's segment under the pointer, holder named
-    rows = [r["label"] for r in geometry(page)["rows"]]
-    x, y = canvas_point(page, moment["t"], rows.index(moment["waiter"]))
+    x, y = clear_point(page, moment["waiter"], moment["t"])
     page.mouse.move(x, y)
     tip = page.locator(".timeline-tip")
     expect(tip).to_be_visible()
@@ -265,20 +288,20 @@ def test_the_sentence_says_who_holds_the_lock_and_who_waits_for_it(page: Page, l
 def test_the_table_lists_a_lanes_segments_with_who_woke_it(page: Page, live_server: str) -> None:
     run_from_page(page, live_server, "lock-counter", {})
     page.click("[data-table] summary")
-    page.select_option("[data-table-lane]", "Thread-2")
+    lane = lane_names(page)[2]
+    page.select_option("[data-table-lane]", lane)
     rows = page.locator("[data-table] tbody tr")
     expect(rows.first).to_be_visible()
-    segments = page.evaluate(
-        "() => { const m = Interleave.current.timeline.model, l = m.byName.get('Thread-2'); return l.t0.n; }"
-    )
+    segments = page.evaluate("name => Interleave.current.timeline.model.byName.get(name).t0.n", lane)
     assert rows.count() == segments - 1  # every segment but the lane's end
     cells = rows.evaluate_all("rows => rows.map(r => [...r.cells].map(c => c.textContent))")
     assert cells[0][2] == "starting"
     waits = [c for c in cells if c[2] == "waiting"]
     assert waits
-    assert all(c[3] == "Lock-1" and c[4].startswith("Thread-") for c in waits)
+    names = lane_names(page)
+    assert all(c[3] == "Lock-1" and c[4] in names for c in waits)
     expect(page.locator("[data-table-caption]")).to_contain_text(
-        f"Thread-2: segments 1–{segments} of {segments}"
+        f"{lane}: segments 1–{segments} of {segments}"
     )
 
 
@@ -407,11 +430,16 @@ def test_a_tap_on_a_phone_explains_the_segment_under_the_finger(browser: Browser
         assert picker is not None
         assert lanes["y"] < picker["y"]  # the lanes first
         assert lanes["y"] + 100 < 844
-        end = int(view(page)["viewEndNs"])
-        x, y = canvas_point(page, end * 0.5, 2)
+        lane = lane_names(page)[2]
+        middle = page.evaluate(
+            "name => { const l = Interleave.current.timeline.model.byName.get(name); return (l.t0.a[1] + l.end) / 2; }",
+            lane,
+        )
+        x, y = clear_point(page, lane, middle)
         page.touchscreen.tap(x, y)
-        expect(page.locator("[data-explain]")).to_contain_text("Thread-")
-        expect(page.locator("[data-explain]")).to_contain_text(" ms")
+        explained = page.locator("[data-explain]")
+        expect(explained).to_contain_text(f": {lane} ")  # "1.20 ms–3.40 ms (2.20 ms): increment-2 waits..."
+        expect(explained).to_contain_text(" ms")
     finally:
         context.close()
 
