@@ -115,18 +115,10 @@ export class Renderer {
     const font = parseFloat(getComputedStyle(canvas).fontSize) || 12;
     const width = Math.max(200, canvas.parentElement.clientWidth);
     const g = canvas.getContext("2d");
-    const labelKey = `${m.lanes.length}|${font}`;
-    if (this.labelCache.key !== labelKey) {
-      g.font = `600 ${font}px system-ui, sans-serif`;
-      let w = g.measureText("▸ Thread-10…99").width; // room for a folded group's label
-      for (const lane of m.lanes) w = Math.max(w, g.measureText(lane.name).width);
-      this.labelCache = { key: labelKey, width: w };
-    }
     const pad = Math.round(font * 0.5);
-    const labelW = Math.round(Math.min(width * 0.3, this.labelCache.width + 2 * pad + font));
     const notes = m.marks.length > 0 || m.lost.length > 0;
     const L = {
-      projector, font, width, pad, labelW,
+      projector, font, width, pad,
       small: projector ? font : Math.max(10, Math.round(font * 0.85)),
       right: Math.round(font * 0.8),
       axisH: Math.round(font * (projector ? 1.5 : 2)),
@@ -137,11 +129,6 @@ export class Renderer {
       arrow: projector ? 3 : 1.6, // line width of an arrow (the issue's floor: 3 px on a projector)
       minGap: projector ? 12 : 6, // closer marks than this are counted, not drawn
     };
-    L.plotX = labelW;
-    L.plotW = Math.max(50, width - labelW - L.right);
-    // a summed column per pixel, or per two on a wide screen (half the work, and
-    // finer than an eye at a projector's distance tells apart)
-    L.columnPx = L.plotW > 1200 ? 2 : 1;
     const lanes = m.lanes.length;
     const gauges = m.levels.size * (L.gaugeH + L.gaugeGap);
     const fixed = L.axisH + L.notesH + gauges + 6;
@@ -160,6 +147,19 @@ export class Renderer {
       L.budget = 48;
     }
     const rows = this.rows(L, options.folds || new Map());
+    // the label column fits the names shown (lanes, and the labels of folded groups)
+    const labels = rows.map((r) => (r.type === "lane" ? r.lane.name : r.type === "group" ? "▸ " + r.label : ""));
+    const labelKey = `${labels.join("|")}|${font}`;
+    if (this.labelCache.key !== labelKey) {
+      g.font = `600 ${font}px system-ui, sans-serif`;
+      this.labelCache = { key: labelKey, width: Math.max(...labels.map((text) => g.measureText(text).width), 0) };
+    }
+    L.labelW = Math.round(Math.min(width * 0.3, this.labelCache.width + 2 * pad + font));
+    L.plotX = L.labelW;
+    L.plotW = Math.max(50, width - L.labelW - L.right);
+    // a summed column per pixel, or per two on a wide screen (half the work, and
+    // finer than an eye at a projector's distance tells apart)
+    L.columnPx = L.plotW > 1200 ? 2 : 1;
     let laneH = L.laneMin;
     if (projector) {
       const headings = rows.filter((r) => r.type === "heading").length * (L.headingH + L.gap);
