@@ -47,6 +47,7 @@ import threading
 import time
 import tomllib
 import xml.etree.ElementTree as ElementTree
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -276,6 +277,24 @@ def _replace_child(parent: ast.AST, old: ast.AST, new: ast.AST) -> None:
     raise ValueError("child not found")
 
 
+def _node_and_parent(tree: ast.Module, index: int) -> tuple[ast.AST, ast.AST]:
+    """The node at `index` in ast.walk order, and its parent (same order as `_candidates`)."""
+    for position, (node, parent) in enumerate(_walk_with_parents(tree)):
+        if position == index:
+            assert parent is not None
+            return node, parent
+    raise IndexError(index)
+
+
+def _walk_with_parents(tree: ast.AST) -> Iterator[tuple[ast.AST, ast.AST | None]]:
+    """ast.walk's breadth-first order, with each node's parent."""
+    todo: deque[tuple[ast.AST, ast.AST | None]] = deque([(tree, None)])
+    while todo:
+        node, parent = todo.popleft()
+        todo.extend((child, node) for child in ast.iter_child_nodes(node))
+        yield node, parent
+
+
 def make_mutants(module: str, skip_functions: set[str]) -> tuple[list[Mutant], int]:
     """Every mutant of `module` (and how many candidates could not be spliced)."""
     text = (ROOT / module).read_text()
@@ -289,9 +308,7 @@ def make_mutants(module: str, skip_functions: set[str]) -> tuple[list[Mutant], i
     unspliceable = 0
     for index, qualname, operator, edit in _candidates(tree, skip_functions):
         fresh = ast.parse(text)  # a fresh tree to change: faster than deepcopy
-        nodes = list(ast.walk(fresh))
-        target = nodes[index]
-        parent = next(n for n in nodes if any(c is target for c in ast.iter_child_nodes(n)))
+        target, parent = _node_and_parent(fresh, index)
         before_dump = ast.dump(target)
         replacement = edit(target, [parent])
         if replacement is None:
