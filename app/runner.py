@@ -16,22 +16,24 @@ touches an asyncio object. No FastAPI here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import secrets
 import threading
 import time
 import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from app.config import Settings
 from app.scenarios.base import Params, Result, Scenario
 from app.timeline import FINAL_STATES, JSON, STATES, Event, Kind, LaneKind
-from app.tracing import Recorder, Stop, bind, describe_error
+from app.tracing import Recorder, bind, describe_error
 
 MAIN_LANE = "main"
+_log = logging.getLogger("interleave.runner")
 
 
 SHUTTING_DOWN = "the server is shutting down"
@@ -51,6 +53,45 @@ class RunStatus(StrEnum):
     DONE = "done"  # the program finished normally
     FAILED = "failed"  # the program raised: `error` says what
     STOPPED = "stopped"  # ended early by the server: `reason` says why (deadlock, limit...)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How a run ended, decided once from what its program did and why it stopped."""
+
+    status: RunStatus
+    duration_ns: int
+    result: Result | None = None
+    error: str | None = None
+    reason: str | None = None
+
+    @classmethod
+    def of(cls, outcome: Result | BaseException, recorder: Recorder) -> RunOutcome:
+        """A run whose program returned or raised. A stop reason wins over both: a
+        stopped run is `stopped`, keeping a result its program still returned (the
+        scenario words it as partial)."""
+        duration = recorder.now()
+        reason = recorder.stop_reason
+        result = outcome if isinstance(outcome, Result) else None
+        if reason is not None:
+            return cls(RunStatus.STOPPED, duration, result=result, reason=reason)
+        if result is not None:
+            return cls(RunStatus.DONE, duration, result=result)
+        assert isinstance(outcome, BaseException)
+        return cls(RunStatus.FAILED, duration, error=describe_error(outcome))
+
+    @classmethod
+    def abandoned(cls, recorder: Recorder) -> RunOutcome:
+        """A stopped run whose program did not unwind in time: it ends without it."""
+        reason = f"{recorder.stop_reason}; the program did not unwind in time and was left behind"
+        return cls(RunStatus.STOPPED, recorder.now(), reason=reason)
+
+
+def _director_patience(settings: Settings) -> float:
+    """How long a stopped run's program gets to return: the grace period for its
+    workers, then the time its processes take to be terminated and killed, then the
+    same again for its finalizers to reap them."""
+    return 2 * (settings.stop_grace_seconds + 1.0)
 
 
 class TooManyRuns(Exception):
@@ -82,6 +123,17 @@ class Run:
     def publish(self, events: list[Event]) -> None:
         """Append to the log and wake every viewer. Loop thread only."""
         self.events.extend(events)
+        self._wake()
+
+    def finish(self, outcome: RunOutcome) -> None:
+        """Record how the run ended and wake every viewer for the last time. Loop thread only."""
+        self.status, self.result, self.error, self.reason = (
+            outcome.status,
+            outcome.result,
+            outcome.error,
+            outcome.reason,
+        )
+        self.duration_ns = outcome.duration_ns
         self._wake()
 
     def _wake(self) -> None:
@@ -140,11 +192,6 @@ class RunManager:
         self.runs: OrderedDict[str, Run] = OrderedDict()
         _managers.add(self)
         self._tasks: set[asyncio.Task[None]] = set()
-        # Directors block for a run's whole life, so they get their own threads rather
-        # than the loop's default executor (which Starlette also uses).
-        self._directors = ThreadPoolExecutor(
-            max_workers=settings.max_concurrent_runs, thread_name_prefix="interleave-run"
-        )
 
     @property
     def active(self) -> int:
@@ -159,7 +206,9 @@ class RunManager:
                 f"{self.settings.max_concurrent_runs} runs are already running, the most this "
                 "server allows at once; try again when one has finished"
             )
-        recorder = Recorder(max_workers=self.settings.max_workers_per_run)
+        recorder = Recorder(
+            max_workers=self.settings.max_workers_per_run, stop_grace_s=self.settings.stop_grace_seconds
+        )
         run = Run(id=secrets.token_hex(6), scenario=scenario, params=params, recorder=recorder)
         self.runs[run.id] = run
         self._forget_old_runs()
@@ -182,39 +231,60 @@ class RunManager:
         self.stop_all(SHUTTING_DOWN)
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=self.settings.stop_grace_seconds + 1)
-        self._directors.shutdown(wait=False, cancel_futures=True)
 
     # --- inside the event loop ----------------------------------------------------
     async def _drive(self, run: Run) -> None:
         loop = asyncio.get_running_loop()
-        started = time.monotonic()
-        watchdog = Watchdog(run, self.settings, started)
-        director = loop.run_in_executor(
-            self._directors, _execute, run.scenario, run.params, run.recorder, self.settings
-        )
-        outcome: Result | BaseException
+        watchdog = Watchdog(run, self.settings, time.monotonic())
+        director = self._direct(run)
+        abandon_at: float | None = None  # set once the run is stopped: when to stop waiting
         while True:
             done, _ = await asyncio.wait({director}, timeout=self.settings.frame_seconds)
             run.publish(run.recorder.take())
             if done:
                 break
             watchdog.check()
+            if run.recorder.stop_reason is not None and abandon_at is None:
+                abandon_at = loop.time() + _director_patience(self.settings)
+            if abandon_at is not None and loop.time() > abandon_at:
+                # The program did not unwind (a thread stuck where no traced call comes):
+                # its processes are ended by the hub's own timer; the run ends here.
+                _log.warning("run %s: the program did not unwind after its stop; left behind", run.id)
+                run.finish(RunOutcome.abandoned(run.recorder))
+                return
         try:
-            outcome = director.result()
+            outcome: Result | BaseException = director.result()
         except BaseException as error:  # the scenario's own failure, shown to the user
             outcome = error
         run.publish(run.recorder.take())
-        run.duration_ns = run.recorder.now()
-        reason = run.recorder.stop_reason
-        if isinstance(outcome, Result) and reason is None:
-            run.status, run.result = RunStatus.DONE, outcome
-        elif reason is not None:
-            run.status, run.reason = RunStatus.STOPPED, reason
-            if isinstance(outcome, Result):
-                run.result = outcome
-        else:
-            run.status, run.error = RunStatus.FAILED, describe_error(outcome)  # type: ignore[arg-type]
-        run._wake()
+        run.finish(RunOutcome.of(outcome, run.recorder))
+
+    def _direct(self, run: Run) -> asyncio.Future[Result]:
+        """Run the scenario in a thread of its own (a "director"), and return a future
+        of its result. A director that never returns costs one parked thread, not a
+        run slot: the run ends without it (see `_drive`)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Result] = loop.create_future()
+
+        def settle(result: Result | None, error: BaseException | None) -> None:
+            if not future.done():
+                if error is not None:
+                    future.set_exception(error)
+                else:
+                    future.set_result(result)  # type: ignore[arg-type]
+
+        def direct() -> None:
+            try:
+                result = _execute(run.scenario, run.params, run.recorder, self.settings)
+            except BaseException as error:
+                outcome: tuple[Result | None, BaseException | None] = (None, error)
+            else:
+                outcome = (result, None)
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
+                loop.call_soon_threadsafe(settle, *outcome)
+
+        threading.Thread(target=direct, name=f"interleave-run-{run.id}", daemon=True).start()
+        return future
 
     def _forget_old_runs(self) -> None:
         """Drop the oldest finished runs beyond the count and memory budgets."""
@@ -337,13 +407,11 @@ def find_wait_cycle(
 def _execute(scenario: Scenario, params: Params, recorder: Recorder, settings: Settings) -> Result:
     """Run the scenario as the `main` lane, then make sure no worker outlives the run."""
     # Time zero is when the program starts, not when the request arrived: the gap
-    # (an executor thread waking up) is ours, not the lesson's.
+    # (a thread starting) is ours, not the lesson's.
     recorder.t0_ns = time.monotonic_ns()
     try:
         with bind(recorder, MAIN_LANE, LaneKind.MAIN):
             return scenario.main(params)
-    except Stop:
-        raise
     finally:
         try:
             _reap_threads(recorder, settings.stop_grace_seconds)
@@ -354,7 +422,7 @@ def _execute(scenario: Scenario, params: Params, recorder: Recorder, settings: S
 def _reap_threads(recorder: Recorder, grace_s: float) -> None:
     """Wait for the run's threads; if any is still alive (the program forgot to join,
     or was stopped), stop the run so they unwind at their next traced call."""
-    mine = [t for t in threading.enumerate() if getattr(t, "_recorder", None) is recorder]
+    mine = recorder.threads()
     if any(t.is_alive() for t in mine):
         recorder.stop(recorder.stop_reason or "the program ended while threads were still running")
     deadline = time.monotonic() + grace_s

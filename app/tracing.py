@@ -57,9 +57,12 @@ class Recorder:
         events = rec.take()
     """
 
-    def __init__(self, *, max_workers: int = 64, t0_ns: int | None = None) -> None:
+    def __init__(self, *, max_workers: int = 64, stop_grace_s: float = 3.0, t0_ns: int | None = None) -> None:
         self.t0_ns = time.monotonic_ns() if t0_ns is None else t0_ns
         self.max_workers = max_workers
+        # Once stopped, how long workers get to unwind before the run's processes are
+        # ended and its threads given up on.
+        self.stop_grace_s = stop_grace_s
         self._buffer: list[RawEvent] = []
         self._names: dict[str, int] = {}
         self._lanes = 0
@@ -74,6 +77,7 @@ class Recorder:
         self._finalizers: list[Callable[[], None]] = []
         # Called from whichever thread stops the run, e.g. to tell child processes.
         self._stop_hooks: list[Callable[[str], None]] = []
+        self._threads: list[threading.Thread] = []  # the run's own threads, for the runner to reap
 
     # --- hot path -------------------------------------------------------------------
     def emit(self, worker: str, kind: Kind, obj: str = "", detail: JSON = None, link: str = "") -> None:
@@ -95,6 +99,14 @@ class Recorder:
     def extend(self, raw: list[RawEvent]) -> None:
         """Add events recorded elsewhere (a child process's batch)."""
         self._buffer.extend(raw)
+
+    def track_thread(self, thread: threading.Thread) -> None:
+        """Register a thread the run started: the runner waits for it at the end."""
+        self._threads.append(thread)
+
+    def threads(self) -> list[threading.Thread]:
+        """The threads the run started, in creation order."""
+        return list(self._threads)
 
     def track_exclusive(self, obj: Exclusive) -> None:
         """Register a lock-like object (one holder at a time) for `owners`."""

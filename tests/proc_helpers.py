@@ -1,4 +1,9 @@
-"""Helpers for process tests: who are this process's children, read from /proc."""
+"""Helpers for process tests: which processes a run started, read from /proc.
+
+A forkserver child is a child of the forkserver, not of this process, and it shares
+the forkserver's command line (it is a fork of it): so a run's processes are every
+descendant of this process except the long-lived helpers themselves.
+"""
 
 from __future__ import annotations
 
@@ -24,15 +29,20 @@ def _processes() -> Iterator[tuple[int, int, str, str]]:
         yield int(entry.name), int(ppid), state, cmdline
 
 
-def children() -> set[int]:
-    """Pids of this process's children (zombies included: an unreaped child counts),
-    leaving out multiprocessing's one-per-server forkserver and resource tracker."""
-    me = os.getpid()
+def helpers(pid: int | None = None) -> set[int]:
+    """The forkserver and resource tracker started by `pid` (default: this process)."""
+    parent = os.getpid() if pid is None else pid
     return {
-        pid
-        for pid, ppid, _, cmdline in _processes()
-        if ppid == me and not any(helper in cmdline for helper in HELPERS)
+        child
+        for child, ppid, _, cmdline in _processes()
+        if ppid == parent and any(helper in cmdline for helper in HELPERS)
     }
+
+
+def children() -> set[int]:
+    """Every process below this one that a run started (zombies included: an unreaped
+    child counts), leaving out the one-per-server forkserver and resource tracker."""
+    return descendants(os.getpid()) - helpers()
 
 
 def descendants(pid: int) -> set[int]:
@@ -49,3 +59,8 @@ def descendants(pid: int) -> set[int]:
 def alive(pid: int) -> bool:
     """Running (a zombie has ended: it only waits to be reaped)."""
     return any(p == pid and state != "Z" for p, _, state, _ in _processes())
+
+
+def state(pid: int) -> str:
+    """The state letter of `pid` (R, S, T for stopped, Z...), or "" if it is gone."""
+    return next((s for p, _, s, _ in _processes() if p == pid), "")

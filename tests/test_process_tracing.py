@@ -92,11 +92,8 @@ def test_a_stopped_run_tells_its_children_which_end_at_their_next_traced_call() 
 
 
 @pytest.mark.usefixtures("no_children_left")
-def test_a_child_deaf_to_the_stop_is_terminated_after_the_grace_period(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(multiprocessing, "JOIN_GRACE_S", 0.3)
-    rec = Recorder()
+def test_a_child_deaf_to_the_stop_is_terminated_after_the_grace_period() -> None:
+    rec = Recorder(stop_grace_s=0.3)
     with bind(rec, "main", LaneKind.MAIN):
         proc = multiprocessing.get_context("forkserver").Process(target=ignore_stops, args=(30,))
         proc.start()

@@ -16,14 +16,16 @@ Structure:
   the worker is about to block, and at exit) over
   the child's *own* pipe. One pipe per child, never a shared queue: a child killed
   in the middle of a write cannot take a shared lock down with it.
-- `process_main` is the target of every traced `Process`; `pool_init`/`Task` make
-  a `Pool` or `ProcessPoolExecutor` worker draw its lane.
+- `process_main` is the target of every traced `Process`, `pool_worker_main` of every
+  traced `Pool` worker; `pool_init`/`Task` make a `ProcessPoolExecutor` worker draw
+  its lane.
 
 Message on the pipe: ``(lane, pid, [raw events])``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -39,6 +41,7 @@ from app.timeline import Kind
 from app.tracing import Recorder, Stop, bind, here
 
 FLUSH_S = 0.01
+POLL_S = 0.05  # how often a waiting pool worker checks the run's stop flag
 FLUSH_EVENTS = 256
 _BLOCKING = frozenset({Kind.IO, Kind.WAIT})
 
@@ -211,34 +214,83 @@ class StoppedTask(Exception):
 
 class Task:
     """Wraps a pool's function: each call is one `run` segment on the worker's lane,
-    labelled with its input, then back to waiting for `tasks`."""
+    labelled with its input, and a `result` instant."""
 
     def __init__(self, func: Callable[..., Any], label: str) -> None:
         self.func = func
         self.label = label
 
-    def __call__(self, item: Any) -> Any:
+    def run(self, item: Any) -> Any:
+        """Compute one item on the calling worker's lane; `Stop` if the run was stopped."""
         value = item.value if isinstance(item, Stamped) else item
         try:
             rec, me = here()
-        except RuntimeError:  # a worker without a lane (a replacement): just compute
+        except RuntimeError:  # an executor worker without a lane: just compute
             return self.func(value)
         text = f"{self.label}({value!r})"
         detail = text
         if isinstance(item, Stamped) and item.pickled_ns:
             transit_ms = (item.received_ns - item.pickled_ns) / 1e6
             detail = f"{text}: pickled by the parent {transit_ms:.2f} ms before this worker unpickled it"
-        try:
-            rec.check()
-            rec.emit(me, Kind.RUN, text, detail=detail)
-            if isinstance(rec, ChildRecorder):
-                rec.flush()  # one message per task: a task that kills its worker still shows
-            result = self.func(value)
-        except Stop as stopped:
-            # Stop is a BaseException: let out here it would kill the pool's worker
-            # process. As an Exception the pool reports it like any failed task.
-            rec.emit(me, Kind.WAIT, "tasks")
-            raise StoppedTask(str(stopped)) from None
+        rec.check()
+        rec.emit(me, Kind.RUN, text, detail=detail)
+        if isinstance(rec, ChildRecorder):
+            rec.flush()  # one message per task: a task that kills its worker still shows
+        result = self.func(value)
         rec.emit(me, Kind.RESULT, text, detail=repr(result))
-        rec.emit(me, Kind.WAIT, "tasks")
         return result
+
+    def __call__(self, item: Any) -> Any:
+        """The entry a `ProcessPoolExecutor` worker calls: one task, then back to
+        waiting. Stop is a BaseException: let out here it would kill the executor's
+        worker process, so it leaves as an Exception the executor reports like any
+        failed task."""
+        try:
+            return self.run(item)
+        except Stop as stopped:
+            raise StoppedTask(str(stopped)) from None
+        finally:
+            with contextlib.suppress(RuntimeError):
+                rec, me = here()
+                rec.emit(me, Kind.WAIT, "tasks")
+
+
+# --- workers of a traced Pool ----------------------------------------------------------
+def pool_worker_main(lane: str, events: Connection, tasks: Connection, stop: MpEvent, t0_ns: int) -> None:
+    """A traced `Pool`'s worker: take a chunk of `(index, item)` from `tasks`, run the
+    pool's task on each item, send `[(index, ok, result or error)]` back; `None` (the
+    pool was closed) ends it. Waiting for a chunk is drawn as `wait` on "tasks" and,
+    like every traced wait, ends with `Stop` if the run is stopped."""
+    rec = ChildRecorder(events, stop, t0_ns, lane)
+    with bind(rec, lane):
+        rec.emit(lane, Kind.RUN)
+        try:
+            while (job := _next_job(rec, lane, tasks)) is not None:
+                task, chunk = job
+                replies = []
+                for index, item in chunk:
+                    try:
+                        replies.append((index, True, task.run(item)))
+                    except Exception as error:  # the task's own failure: map raises it
+                        replies.append((index, False, error))
+                tasks.send(replies)
+        except Stop as stopped:
+            rec.emit(lane, Kind.DONE, detail=f"stopped: {stopped}")
+        except BaseException as error:
+            rec.emit(lane, Kind.CRASH, detail=describe_crash(error))
+            raise
+        else:
+            rec.emit(lane, Kind.DONE)
+        finally:
+            rec.close()
+
+
+def _next_job(rec: ChildRecorder, lane: str, tasks: Connection) -> Any:
+    rec.emit(lane, Kind.WAIT, "tasks")
+    while not tasks.poll(POLL_S):
+        rec.check()
+    rec.check()
+    try:
+        return tasks.recv()
+    except EOFError:  # the parent went away
+        return None

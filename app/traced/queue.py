@@ -15,7 +15,7 @@ from queue import Empty, Full
 from typing import Any
 
 from app.timeline import Kind
-from app.traced.threading import block as _block
+from app.traced.threading import wait_in_slices
 from app.tracing import Recorder, here
 
 _REPR_MAX = 40
@@ -82,7 +82,7 @@ class Queue:
                 self._put(rec, me, item)
                 return True
 
-        if not _block(rec, me, self.name, attempt, timeout):
+        if not wait_in_slices(rec, me, self.name, attempt, timeout):
             raise Full
 
     def put_nowait(self, item: Any) -> None:
@@ -114,7 +114,7 @@ class Queue:
                 got.append(self._get(rec, me, waited=True))
                 return True
 
-        if not _block(rec, me, self.name, attempt, timeout):
+        if not wait_in_slices(rec, me, self.name, attempt, timeout):
             raise Empty
         return got[0]
 
@@ -154,7 +154,7 @@ class Queue:
             with self._mutex:
                 return self._all_done.wait_for(lambda: self._unfinished == 0, slice_s)
 
-        _block(rec, me, self.name, attempt, None)
+        wait_in_slices(rec, me, self.name, attempt, None)
         rec.emit(me, Kind.RUN, self.name, link=self._last_finisher)
 
     def __repr__(self) -> str:

@@ -4,7 +4,7 @@ Scenario code imports this module *as* `threading` and reads exactly like the
 tutorial; every blocking call records a measured `wait` (only when it really blocked)
 and every hand-over names the worker that caused it (`link`).
 
-Blocking calls wait in short slices (`POLL_S`) rather than forever, so a cancelled run
+Blocking calls wait in short slices (`POLL_S`, in `wait_in_slices`) rather than forever, so a cancelled run
 (deadlock found, time limit) can end: each slice checks the recorder's stop flag. The
 wake-up itself is still the real primitive's; slicing only bounds how long a stopped
 run takes to notice.
@@ -27,7 +27,9 @@ POLL_S = 0.05
 _RECLAIM_S = 2.0  # how long a stopped Condition.wait tries to take its lock back
 
 
-def block(rec: Recorder, me: str, obj: str, attempt: Callable[[float], bool], timeout: float | None) -> bool:
+def wait_in_slices(
+    rec: Recorder, me: str, obj: str, attempt: Callable[[float], bool], timeout: float | None
+) -> bool:
     """Record a `wait` on `obj` and call `attempt(slice_s)` until it succeeds.
 
     Returns False if `timeout` (seconds; None or negative: forever) runs out first.
@@ -82,6 +84,7 @@ class Thread(_threading.Thread):
             target=target, name=name or rec.new_lane("Thread"), args=args, kwargs=kwargs, daemon=True
         )
         self.error: BaseException | None = None
+        rec.track_thread(self)
 
     def start(self) -> None:
         self._recorder.emit(self.name, Kind.START, detail=str(LaneKind.THREAD))
@@ -114,7 +117,7 @@ class Thread(_threading.Thread):
             super(Thread, self).join(slice_s)
             return not self.is_alive()
 
-        if block(rec, me, obj, attempt, timeout):
+        if wait_in_slices(rec, me, obj, attempt, timeout):
             rec.emit(me, Kind.RUN, obj, link=self.name)
 
 
@@ -163,7 +166,7 @@ class Lock(Acquirable):
         rec, me = here()
         rec.check()
         if not self._lock.acquire(False):
-            if not blocking or not block(rec, me, self.name, self._attempt, timeout):
+            if not blocking or not wait_in_slices(rec, me, self.name, self._attempt, timeout):
                 return False
             # The link: whoever released last before we got it (that release woke us).
             rec.emit(me, Kind.RUN, self.name, link=self._last_releaser)
@@ -236,7 +239,7 @@ class RLock(Lock):
             rec.emit(me, Kind.ACQUIRE, self.name, detail=self._depth)
             return True
         if not self._lock.acquire(False):
-            if not blocking or not block(rec, me, self.name, self._attempt, timeout):
+            if not blocking or not wait_in_slices(rec, me, self.name, self._attempt, timeout):
                 return False
             rec.emit(me, Kind.RUN, self.name, link=self._last_releaser)
         self._owner, self._depth = me, 1
@@ -328,7 +331,7 @@ class Semaphore(Acquirable):
                 self._take(rec, me)
                 return True
 
-        return block(rec, me, self.name, attempt, timeout)
+        return wait_in_slices(rec, me, self.name, attempt, timeout)
 
     def _take(self, rec: Recorder, me: str) -> None:
         self._value -= 1
@@ -415,7 +418,7 @@ class Condition(Acquirable):
         self._waiters.append(waiter)
         saved = self._lock._release_save()
         try:
-            woke = block(rec, me, self.name, lambda s: waiter.gate.acquire(True, s), timeout)
+            woke = wait_in_slices(rec, me, self.name, lambda s: waiter.gate.acquire(True, s), timeout)
             if woke:
                 rec.emit(me, Kind.RUN, self.name, link=waiter.woken_by)
             self._lock._acquire_restore(saved)
@@ -498,7 +501,7 @@ class Event:
             return True
         self._waiting.add(me)
         try:
-            if not block(rec, me, self.name, self._flag.wait, timeout):
+            if not wait_in_slices(rec, me, self.name, self._flag.wait, timeout):
                 return False
         finally:
             self._waiting.discard(me)
@@ -581,7 +584,7 @@ class Barrier:
                 return self._cond.wait_for(lambda: phase in self._ended, slice_s)
 
         try:
-            ended = block(rec, me, self.name, attempt, timeout)
+            ended = wait_in_slices(rec, me, self.name, attempt, timeout)
         except Stop:
             self.abort()
             raise
@@ -643,6 +646,6 @@ __all__ = [
     "RLock",
     "Semaphore",
     "Thread",
-    "block",
     "excepthook",
+    "wait_in_slices",
 ]

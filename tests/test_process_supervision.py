@@ -1,0 +1,225 @@
+"""Every run ends by its time limit or a stop, whatever its children do: killed from
+outside, frozen with SIGSTOP, or stuck in a call that never checks the stop flag.
+
+Each test takes the run's worker processes from /proc once they are busy, does
+something to one of them from outside (as an OOM killer or a curious student with
+`kill` would), and then checks the four promises: the run ends with a status that
+says why, the lane of the worker that died says how, viewers get `done`, and the run
+leaves no process and no busy slot behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from app.config import Settings
+from app.runner import Run, RunManager
+from app.scenarios.base import Params, Result, Scenario
+from app.traced import multiprocessing
+from tests.helpers import Wire, events_of, parse_sse
+from tests.proc_helpers import children, state
+
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("no_children_left")]
+
+TIME_LIMIT_S = 4.0
+GRACE_S = 0.5
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(max_run_seconds=TIME_LIMIT_S, stop_grace_seconds=GRACE_S)
+
+
+@pytest.fixture
+def no_children_left() -> Any:
+    before = children()
+    yield
+    # The run's finalizer reaps its children before the stream's `done`: no waiting here.
+    assert children() - before == set(), "a process outlived its run"
+
+
+def manager_of(app: FastAPI) -> RunManager:
+    manager: RunManager = app.state.manager
+    return manager
+
+
+async def start(client: httpx.AsyncClient, scenario: str, **params: Any) -> dict[str, Any]:
+    created = await client.post("/runs", json={"scenario": scenario, "params": params})
+    assert created.status_code == 201, created.text
+    body: dict[str, Any] = created.json()
+    return body
+
+
+async def until(predicate: Callable[[], bool], what: str, timeout: float = 20) -> None:
+    """Poll a condition another process reaches (bounded; fails with `what`)."""
+    with anyio.fail_after(timeout):
+        while not predicate():
+            await anyio.sleep(0.01)
+
+
+def busy_lanes(run: Run, prefix: str) -> set[str]:
+    """Lanes of `prefix` that have started a task (a `run` segment labelled with it)."""
+    return {e.worker for e in run.events if e.worker.startswith(prefix) and e.kind == "run" and e.obj}
+
+
+async def read_to_done(client: httpx.AsyncClient, run_id: str) -> tuple[dict[str, Any], list[Wire]]:
+    """The whole stream, bounded: a run that never ends fails here instead of hanging."""
+    with anyio.fail_after(TIME_LIMIT_S + 15):
+        messages = parse_sse((await client.get(f"/runs/{run_id}/events")).text)
+    assert messages[-1].event == "done"
+    return messages[-1].data, events_of(messages)
+
+
+def lane(events: list[Wire], name: str) -> list[Wire]:
+    return [e for e in events if e[1] == name]
+
+
+async def test_a_pool_worker_killed_from_outside_ends_by_the_time_limit(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    # Real Pool.map waits forever for the task a dead worker held; the run must not.
+    created = await start(client, "pool-map", processes=4, longer=True, work=0.1)
+    run = manager_of(app).get(created["id"])
+    assert run is not None
+    await until(lambda: len(busy_lanes(run, "PoolWorker")) == 4, "every worker to take a task")
+    victim = max(children())
+    os.kill(victim, signal.SIGKILL)
+    summary, events = await read_to_done(client, created["id"])
+    assert summary["status"] == "stopped"
+    assert summary["reason"].startswith("time limit")
+    crashed = [e for e in events if e[2] == "crash" and e[1].startswith("PoolWorker")]
+    assert len(crashed) == 1, crashed
+    assert "SIGKILL" in crashed[0][4]
+    assert manager_of(app).active == 0, "the run still holds a slot"
+
+
+async def test_a_pool_worker_killed_from_outside_ends_when_stopped(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    created = await start(client, "pool-map", processes=3, longer=True, work=0.1)
+    run = manager_of(app).get(created["id"])
+    assert run is not None
+    await until(lambda: len(busy_lanes(run, "PoolWorker")) == 3, "every worker to take a task")
+    os.kill(max(children()), signal.SIGKILL)
+    assert (await client.post(f"/runs/{created['id']}/stop")).status_code == 200
+    with anyio.fail_after(3 * GRACE_S + 5):  # well inside the time limit
+        summary, _ = await read_to_done(client, created["id"])
+    assert summary["status"] == "stopped"
+    assert summary["reason"] == "stopped by a viewer"
+    assert manager_of(app).active == 0
+
+
+async def test_a_frozen_pool_worker_is_killed_after_the_grace_period(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    created = await start(client, "pool-map", processes=2, longer=True, work=0.1)
+    run = manager_of(app).get(created["id"])
+    assert run is not None
+    await until(lambda: len(busy_lanes(run, "PoolWorker")) == 2, "every worker to take a task")
+    frozen = max(children())
+    os.kill(frozen, signal.SIGSTOP)
+    await until(lambda: state(frozen) == "T", "the worker to stop")
+    assert (await client.post(f"/runs/{created['id']}/stop")).status_code == 200
+    with anyio.fail_after(3 * GRACE_S + 5):
+        summary, events = await read_to_done(client, created["id"])
+    assert summary["status"] == "stopped"
+    ends = [lane(events, name)[-1] for name in ("PoolWorker-1", "PoolWorker-2")]
+    # The frozen one could not unwind: the parent ended it, and its lane says so.
+    forced = [e for e in ends if "SIGKILL" in str(e[4])]
+    assert len(forced) == 1, ends
+    assert manager_of(app).active == 0
+
+
+async def test_a_frozen_process_is_killed_after_the_grace_period(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    created = await start(client, "processes-print-numbers", processes=2, pace=0.1)
+    run = manager_of(app).get(created["id"])
+    assert run is not None
+    await until(lambda: any(e.kind == "print" for e in run.events), "a process to print")
+    frozen = max(children())
+    os.kill(frozen, signal.SIGSTOP)
+    await until(lambda: state(frozen) == "T", "the process to stop")
+    assert (await client.post(f"/runs/{created['id']}/stop")).status_code == 200
+    with anyio.fail_after(3 * GRACE_S + 5):
+        summary, events = await read_to_done(client, created["id"])
+    assert summary["status"] == "stopped"
+    ends = [lane(events, name)[-1][4] for name in ("Process-1", "Process-2")]
+    assert sum("SIGKILL" in str(end) for end in ends) == 1, ends
+    assert manager_of(app).active == 0
+
+
+async def test_an_executor_worker_killed_from_outside_breaks_the_executor_and_the_run_ends(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    created = await start(client, "broken-process-pool", workers=2, numbers=30, dies_on=30, work=0.1)
+    run = manager_of(app).get(created["id"])
+    assert run is not None
+    await until(lambda: len(busy_lanes(run, "PoolWorker")) == 2, "both workers to take a task")
+    os.kill(max(children()), signal.SIGKILL)
+    summary, events = await read_to_done(client, created["id"])
+    assert summary["status"] == "done"
+    assert summary["result"]["values"]["broken"] > 0
+    crashed = [e for e in events if e[2] == "crash" and e[1].startswith("PoolWorker")]
+    assert any("SIGKILL" in e[4] for e in crashed), crashed
+    assert manager_of(app).active == 0
+
+
+async def test_a_frozen_executor_worker_is_killed_after_the_grace_period(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    created = await start(client, "broken-process-pool", workers=2, numbers=30, dies_on=30, work=0.1)
+    run = manager_of(app).get(created["id"])
+    assert run is not None
+    await until(lambda: len(busy_lanes(run, "PoolWorker")) == 2, "both workers to take a task")
+    frozen = max(children())
+    os.kill(frozen, signal.SIGSTOP)
+    await until(lambda: state(frozen) == "T", "the worker to stop")
+    assert (await client.post(f"/runs/{created['id']}/stop")).status_code == 200
+    with anyio.fail_after(3 * GRACE_S + 5):
+        summary, _ = await read_to_done(client, created["id"])
+    assert summary["status"] == "stopped"
+    assert manager_of(app).active == 0
+
+
+def sleep_untraced(seconds: float) -> None:
+    import time
+
+    time.sleep(seconds)  # the real sleep: never looks at the run's stop flag
+
+
+def main_with_a_deaf_child(params: Params) -> Result:
+    process = multiprocessing.get_context("forkserver").Process(target=sleep_untraced, args=(60,))
+    process.start()
+    process.join()
+    return Result("the child finished")
+
+
+DEAF_CHILD = Scenario(
+    slug="deaf-child",
+    title="A child stuck in a long untraced call",
+    group="Processes",
+    notice="",
+    params=Params,
+    main=main_with_a_deaf_child,
+)
+
+
+async def test_a_child_stuck_in_an_untraced_call_is_ended_by_the_time_limit(app: FastAPI) -> None:
+    run = manager_of(app).start(DEAF_CHILD, Params())
+    with anyio.fail_after(TIME_LIMIT_S + 3 * GRACE_S + 5):
+        async for _ in run.follow(0, 1000):
+            pass
+    assert run.status == "stopped"
+    assert str(run.reason).startswith("time limit")
+    end = [e for e in run.events if e.worker == "Process-1"][-1]
+    assert "SIGTERM" in str(end.detail) or "SIGKILL" in str(end.detail), end
+    assert manager_of(app).active == 0
