@@ -11,6 +11,7 @@ it: PR_SET_PDEATHSIG), so nothing is left spinning.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import os
 import re
@@ -42,6 +43,21 @@ def start_hogs(count: int) -> list[subprocess.Popen[bytes]]:
     return [subprocess.Popen([sys.executable, "-c", spin], preexec_fn=_die_with_parent) for _ in range(count)]
 
 
+def run_suite(command: list[str]) -> tuple[int, str]:
+    """One pytest in a process group of its own: whatever it started (a uvicorn, a
+    Chromium, a forkserver) is killed with it, even if this script is interrupted."""
+    proc = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        output, _ = proc.communicate()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    return proc.returncode, output.decode(errors="replace")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("suite", choices=sorted(SUITES))
@@ -60,11 +76,10 @@ def main() -> int:
         for n in range(1, args.runs + 1):
             started = time.monotonic()
             command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *SUITES[args.suite]]
-            done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+            code, output = run_suite(command)
             seconds = time.monotonic() - started
-            output = done.stdout + done.stderr
             summary = (output.strip().splitlines() or ["(no output)"])[-1]
-            if done.returncode == 0:
+            if code == 0:
                 print(f"run {n}/{args.runs}: ok in {seconds:.0f} s ({summary.strip('= ')})", flush=True)
                 continue
             log = LOGS / f"{args.suite}-{time.strftime('%Y%m%d-%H%M%S')}-run{n}.log"
