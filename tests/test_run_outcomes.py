@@ -4,13 +4,14 @@ the program's error, stopped with the first reason given; and what a run leaves 
 
 from __future__ import annotations
 
+import re
 import threading as std_threading
 from collections.abc import Callable
 
 import pytest
 
 from app.config import Settings
-from app.runner import RunManager, RunStatus
+from app.runner import SHUTTING_DOWN, RunManager, RunStatus, stop_all_runs
 from app.scenarios.base import Params, Result, Scenario
 from app.timeline import Kind
 from app.traced import print as traced_print
@@ -287,3 +288,55 @@ async def test_a_run_beyond_the_concurrent_limit_is_refused_and_a_slot_frees_whe
     finally:
         release.set()
         await manager.close()
+
+
+async def test_a_viewer_reads_a_run_in_batches_of_at_most_the_asked_size_from_where_it_asks() -> None:
+    def program(p: Params) -> Result:
+        for i in range(6):
+            traced_print(i)
+        return Result("printed")
+
+    run = await run_to_end(program)
+    assert len(run.events) == 9  # start, run, 6 prints, done
+    batches = [(first, len(batch)) async for first, batch in run.follow(0, 4)]
+    assert batches == [(0, 4), (4, 4), (8, 1)]
+    resumed = [(first, [e.detail for e in batch]) async for first, batch in run.follow(5, 100)]
+    assert resumed == [(5, ["3", "4", "5", None])]
+    assert [b async for b in run.follow(9, 100)] == []  # nothing after the end
+
+
+async def test_a_run_has_a_short_hex_id_and_its_summary_gives_the_duration_in_milliseconds() -> None:
+    run = await run_to_end(lambda p: Result("nothing"))
+    assert re.fullmatch(r"[0-9a-f]{12}", run.id)
+    assert run.summary()["duration_ms"] == round(run.duration_ns / 1e6, 3)
+
+
+async def test_stopping_every_run_at_shutdown_stops_the_running_ones_with_that_reason() -> None:
+    release = std_threading.Event()
+
+    def waiting(p: Params) -> Result:
+        release.wait(30)
+        traced_print("after the wait")  # the stop ends main here
+        return Result("waited")
+
+    manager = RunManager(Settings())
+    try:
+        finished = await _finished(manager, lambda p: Result("quick"))
+        running = manager.start(scenario(waiting), Params())
+        stop_all_runs()
+        release.set()
+        async for _ in running.follow(0, 10_000):
+            pass
+        assert (running.status, running.reason) == (RunStatus.STOPPED, SHUTTING_DOWN)
+        assert (finished.status, finished.reason) == (RunStatus.DONE, None)
+        assert finished.recorder.stop_reason is None  # a finished run is left alone
+    finally:
+        release.set()
+        await manager.close()
+
+
+async def _finished(manager: RunManager, main: Callable[[Params], Result]):  # type: ignore[no-untyped-def]
+    run = manager.start(scenario(main), Params())
+    async for _ in run.follow(0, 10_000):
+        pass
+    return run

@@ -312,7 +312,7 @@ def test_every_live_lane_waiting_is_a_deadlock_and_finished_lanes_do_not_count()
 
 
 def test_one_live_lane_not_waiting_means_no_deadlock() -> None:
-    events = lanes(("main", Kind.RUN), ("Thread-1", Kind.RUN), ("Thread-2", Kind.RUN))
+    events = lanes(("Thread-2", Kind.RUN), ("main", Kind.RUN), ("Thread-1", Kind.RUN))
     run, watchdog, clock = watched(events=events)
     run.recorder.waiting_for.update({"main": "join Thread-1", "Thread-1": "slots"})
     for _ in range(5):
