@@ -164,7 +164,9 @@ async def test_processes_lose_no_update_when_they_hold_the_lock(
     assert values["lost"] == 0
     assert values["final"] == values["expected"] == 40
     assert len([e for e in events if e[2] == "acquire" and e[3] == "counter.lock"]) == 40
-    assert [e for e in events if e[2] == "wait" and e[3] == "counter.lock"]  # contention, drawn
+    # (Whether two processes ever wanted the lock at once depends on how the OS started
+    # them: on a busy machine each may finish before the next begins. How a wait on a
+    # shared lock is drawn: test_process_tracing.)
 
 
 @pytest.mark.usefixtures("no_children_left", "no_shared_memory_left")
@@ -184,9 +186,21 @@ def test_shared_memory_runs_leave_the_resource_tracker_nothing_to_complain_about
     Its stderr is the server's: run the scenario in a real server and read it."""
     before = shared_memory_blocks()
     env = os.environ | {"INTERLEAVE_PORT": str(free_port), "INTERLEAVE_LOG_LEVEL": "warning"}
-    server = subprocess.Popen(
+    # A context manager: if an assertion fails, the pipe still closes here, instead of
+    # in some later test's garbage collection (a ResourceWarning there fails that test).
+    with subprocess.Popen(
         [sys.executable, "-m", "app"], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True
-    )
+    ) as server:
+        stderr = _serve_shared_memory_runs(server, free_port, before)
+    # (Only shared memory is this test's business: a server stopped right after a
+    # stopped run may still be reporting that run's semaphores, collected a moment later.)
+    for complaint in ("shared_memory", "KeyError", "Traceback"):
+        assert complaint not in stderr, stderr
+    assert shared_memory_blocks() - before == set()
+
+
+def _serve_shared_memory_runs(server: subprocess.Popen[str], free_port: int, before: set[str]) -> str:
+    """Three shared-memory runs on `server`, then SIGTERM: its stderr (the tracker's too)."""
     url = f"http://127.0.0.1:{free_port}"
     try:
         wait_for_server(url, server)
@@ -207,15 +221,11 @@ def test_shared_memory_runs_leave_the_resource_tracker_nothing_to_complain_about
         # The tracker shares the server's stderr and writes its complaints as it exits:
         # reading to the end waits for it too.
         _, stderr = server.communicate(timeout=20)
+        return stderr
     finally:
         if server.poll() is None:
             server.kill()
             server.wait()
-    # (Only shared memory is this test's business: a server stopped right after a
-    # stopped run may still be reporting that run's semaphores, collected a moment later.)
-    for complaint in ("shared_memory", "KeyError", "Traceback"):
-        assert complaint not in stderr, stderr
-    assert shared_memory_blocks() - before == set()
 
 
 @pytest.mark.usefixtures("no_children_left")
