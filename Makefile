@@ -27,8 +27,8 @@ check: $(STAMP)  ## lint, format and types
 	$(PY) -m ruff format --check app tests bench scripts
 	$(PY) -m mypy
 
-mutate: $(STAMP)  ## mutation testing of the core into docs/TESTING.md (MODULES=app/export.py: just those)
-	$(PY) scripts/mutate.py $(if $(MODULES),--modules $(MODULES))
+mutate: $(STAMP)  ## mutation testing of the core into docs/TESTING.md (MODULES=app/export.py: just those; COMPARE=main: also score main's tests)
+	$(PY) scripts/mutate.py $(if $(MODULES),--modules $(MODULES)) $(if $(COMPARE),--compare $(COMPARE))
 
 soak: $(STAMP)  ## the fast suite N times (default 30) beside a CPU hog per core
 	$(PY) scripts/soak.py fast --runs $(or $(N),30)

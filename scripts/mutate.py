@@ -459,6 +459,7 @@ class Outcome:
     tests: int
     seconds: float
     detail: str = ""
+    before: str | None = None  # the status with only the tests of --compare's revision
 
 
 class Workspace:
@@ -516,20 +517,47 @@ class Workspace:
         return "error", text[-2000:]
 
 
+def tests_at(revision: str) -> set[str]:
+    """`path::function` of every test that exists at a git revision."""
+    listed = subprocess.run(
+        ["git", "ls-tree", "-r", "--name-only", revision, "tests"], cwd=ROOT, capture_output=True, text=True
+    )
+    found = set()
+    for path in listed.stdout.split():
+        if path.endswith(".py"):
+            source = subprocess.run(
+                ["git", "show", f"{revision}:{path}"], cwd=ROOT, capture_output=True, text=True
+            )
+            for node in ast.walk(ast.parse(source.stdout)):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test"):
+                    found.add(f"{path}::{node.name}")
+    return found
+
+
+def _function_of(node_id: str) -> str:
+    return node_id.split(" - ", 1)[0].split("[", 1)[0]
+
+
 def run_mutants(
     mutants: list[Mutant],
     base: Baseline,
     extras: dict[str, list[str]],
     known: dict[str, str],
     jobs: int,
+    older: set[str] | None = None,
 ) -> list[Outcome]:
+    """Run every mutant. With `older` (the tests of an earlier revision), those run
+    first: a mutant that only a newer test kills also gets `before = "survived"`, so
+    one run scores the suite with and without the newer tests."""
     outcomes: list[Outcome] = []
     todo: list[tuple[Mutant, list[str]]] = []
     for mutant in mutants:
         tests = base.tests_for(mutant, extras.get(mutant.module, []))
+        if older is not None:
+            tests.sort(key=lambda t: _function_of(t) not in older)  # stable: by duration within
         if not tests:
             status = "equivalent" if mutant.id in known else "not covered"
-            outcomes.append(Outcome(mutant, status, 0, 0.0))
+            outcomes.append(Outcome(mutant, status, 0, 0.0, before=status))
         else:
             todo.append((mutant, tests))
     lock = threading.Lock()
@@ -549,9 +577,18 @@ def run_mutants(
         status, detail = local.workspace.run(mutant, tests, timeout_s, test_timeout_s)
         if status == "killed" and "Timeout" in detail:
             status = "timeout"
-        if mutant.id in known and status == "survived":
-            status = "equivalent"
-        outcome = Outcome(mutant, status, len(tests), time.monotonic() - started, detail)
+        before = None
+        if older is not None:
+            if status in ("killed", "timeout") and detail.startswith("tests/"):
+                before = status if _function_of(detail) in older else "survived"
+            elif status == "survived" and not any(_function_of(t) in older for t in tests):
+                before = "not covered"
+            else:
+                before = status
+        if mutant.id in known:
+            status = "equivalent" if status == "survived" else status
+            before = "equivalent" if before == "survived" else before
+        outcome = Outcome(mutant, status, len(tests), time.monotonic() - started, detail, before)
         with lock:
             finished[0] += 1
             print(
@@ -570,9 +607,10 @@ def run_mutants(
 
 
 # --- the report --------------------------------------------------------------------------
-def _score(outcomes: list[Outcome]) -> tuple[int, int, float]:
-    counted = [o for o in outcomes if o.status not in ("equivalent", "error")]
-    caught = sum(1 for o in counted if o.status in ("killed", "timeout"))
+def _score(outcomes: list[Outcome], before: bool = False) -> tuple[int, int, float]:
+    statuses = [o.before if before else o.status for o in outcomes]
+    counted = [s for s in statuses if s not in ("equivalent", "error")]
+    caught = sum(1 for s in counted if s in ("killed", "timeout"))
     return caught, len(counted), (100.0 * caught / len(counted)) if counted else 100.0
 
 
@@ -583,8 +621,12 @@ def module_section(module: str, outcomes: list[Outcome], unspliceable: int, know
         for s in ("killed", "timeout", "survived", "not covered", "equivalent", "error")
     }
     seconds = sum(o.seconds for o in outcomes)
+    compared = ""
+    if outcomes and all(o.before is not None for o in outcomes):
+        was_caught, was_counted, was = _score(outcomes, before=True)
+        compared = f"; with only the earlier tests: {was:.1f} % ({was_caught} of {was_counted})"
     lines = [
-        f"### `{module}`: {score:.1f} % ({caught} of {counted})",
+        f"### `{module}`: {score:.1f} % ({caught} of {counted}){compared}",
         "",
         f"{len(outcomes)} mutants: "
         + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
@@ -633,11 +675,15 @@ def write_report(sections: dict[str, str], stale: list[str], failing: list[str])
             existing[match.group(1)] = chunk.strip()
     existing.update(sections)
     order = [m for m in configured_modules() if m in existing]
-    table = ["| module | score | caught / counted |", "|---|---|---|"]
+    table = ["| module | score | caught / counted | with only the earlier tests |", "|---|---|---|---|"]
     for module in order:
-        found = re.match(r"### `[^`]+`: ([\d.]+) % \((\d+) of (\d+)\)", existing[module])
+        found = re.match(
+            r"### `[^`]+`: ([\d.]+) % \((\d+) of (\d+)\)(?:; with only the earlier tests: ([\d.]+) %)?",
+            existing[module],
+        )
         if found:
-            table.append(f"| `{module}` | {found.group(1)} % | {found.group(2)} / {found.group(3)} |")
+            was = f"{found.group(4)} %" if found.group(4) else ""
+            table.append(f"| `{module}` | {found.group(1)} % | {found.group(2)} / {found.group(3)} | {was} |")
     parts = ["", *table, ""]
     if failing:
         parts += ["Tests that failed in the baseline run without any mutation (left out of this run):", ""]
@@ -654,6 +700,11 @@ def main() -> None:
     parser.add_argument("--modules", nargs="*", help="paths from [tool.mutate.modules] (default: all)")
     parser.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--list", action="store_true", help="only list the mutants")
+    parser.add_argument(
+        "--compare",
+        metavar="REV",
+        help="also score the suite as it was at this git revision (its tests only)",
+    )
     args = parser.parse_args()
     config = configured_modules()
     chosen = [m for chunk in (args.modules or []) for m in chunk.replace(",", " ").split()] or list(config)
@@ -677,14 +728,18 @@ def main() -> None:
     base = baseline(chosen)
     everything = [m for mutants, _ in made.values() for m in mutants]
     started = time.monotonic()
-    outcomes = run_mutants(everything, base, config, known, args.jobs)
+    older = tests_at(args.compare) if args.compare else None
+    outcomes = run_mutants(everything, base, config, known, args.jobs, older)
     print(f"ran {len(everything)} mutants in {time.monotonic() - started:.0f} s with {args.jobs} jobs")
     sections = {}
     for module, (_, unspliceable) in made.items():
         mine = [o for o in outcomes if o.mutant.module == module]
         sections[module] = module_section(module, mine, unspliceable, known)
         caught, counted, score = _score(mine)
-        print(f"{module}: {score:.1f} % ({caught} of {counted})")
+        print(f"{module}: {score:.1f} % ({caught} of {counted})", end="")
+        if older is not None:
+            print(" before: {:.1f} % ({} of {})".format(*reversed(_score(mine, before=True))), end="")
+        print()
     all_ids = {m.id for mutants, _ in made.values() for m in mutants}
     stale = [i for i in known if i.split(" | ", 1)[0] in chosen and i not in all_ids]
     write_report(sections, stale, base.failing)
