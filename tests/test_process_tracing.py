@@ -82,9 +82,16 @@ def test_a_stopped_run_tells_its_children_which_end_at_their_next_traced_call() 
     with bind(rec, "main", LaneKind.MAIN):
         proc = multiprocessing.get_context("forkserver").Process(target=nap, args=(30,))
         proc.start()
+    seen: list = []
+
+    def running() -> bool:  # its first line ran: from now on it looks at the stop flag
+        seen.extend(rec.take())
+        return any(e.worker == "Process-1" and e.kind is Kind.RUN for e in seen)
+
+    wait_until(running, timeout=30, what="the child to start")
     rec.stop("stopped by a test")
     rec.finalize()
-    events = lane(rec.take(), "Process-1")
+    events = lane(seen + rec.take(), "Process-1")
     # The child's own last word, and a clean exit: it ended itself at the stop. (A child
     # that missed the stop would be terminated after the grace period: exit code -15,
     # and the parent's words on its lane.)
