@@ -9,13 +9,15 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from app.config import Settings
-from app.main import create_app
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,6 +34,10 @@ def settings() -> Settings:
 
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    # Imported here: tests that never start the app (most of them) skip FastAPI's
+    # import, ~1 s per pytest process, which `make mutate` starts once per mutant.
+    from app.main import create_app
+
     application = create_app(settings)
     async with application.router.lifespan_context(application):
         yield application
