@@ -300,6 +300,28 @@ def _walk_with_parents(tree: ast.AST) -> Iterator[tuple[ast.AST, ast.AST | None]
         yield node, parent
 
 
+def cached_mutants(module: str, skip_functions: set[str]) -> tuple[list[Mutant], int]:
+    """`make_mutants`, kept in .mutate/ while the module, the skip list and this driver
+    are unchanged (making them costs ~0.1 s of CPU per mutant)."""
+    key = hashlib.sha256()
+    for part in (
+        (ROOT / module).read_bytes(),
+        Path(__file__).read_bytes(),
+        repr(sorted(skip_functions)).encode(),
+    ):
+        key.update(part)
+    cached = STATE / f"mutants-{module.replace('/', '_')}-{key.hexdigest()[:16]}.json"
+    if cached.exists():
+        raw = json.loads(cached.read_text())
+        return [Mutant(**m) for m in raw["mutants"]], raw["unspliceable"]
+    mutants, unspliceable = make_mutants(module, skip_functions)
+    STATE.mkdir(exist_ok=True)
+    cached.write_text(
+        json.dumps({"mutants": [dataclasses.asdict(m) for m in mutants], "unspliceable": unspliceable})
+    )
+    return mutants, unspliceable
+
+
 def make_mutants(module: str, skip_functions: set[str]) -> tuple[list[Mutant], int]:
     """Every mutant of `module` (and how many candidates could not be spliced)."""
     text = (ROOT / module).read_text()
@@ -538,27 +560,67 @@ def _function_of(node_id: str) -> str:
     return node_id.split(" - ", 1)[0].split("[", 1)[0]
 
 
+def _as_equivalent(status: str | None, known: bool) -> str | None:
+    """A listed equivalent that nothing kills counts as equivalent, not as a survivor."""
+    return "equivalent" if known and status in ("survived", "not covered") else status
+
+
 def run_mutants(
     mutants: list[Mutant],
     base: Baseline,
     extras: dict[str, list[str]],
     known: dict[str, str],
     jobs: int,
+    journal: Path,
     older: set[str] | None = None,
+    run: bool = True,
 ) -> list[Outcome]:
-    """Run every mutant. With `older` (the tests of an earlier revision), those run
-    first: a mutant that only a newer test kills also gets `before = "survived"`, so
-    one run scores the suite with and without the newer tests."""
+    """Run every mutant not already in `journal` (one JSON line per finished mutant:
+    an interrupted run resumes, and `--report-only` reports what is done). With
+    `older` (the tests of an earlier revision), those run first: a mutant that only a
+    newer test kills gets `before = "survived"`, so one run scores the suite with and
+    without the newer tests."""
+    done: dict[str, dict[str, object]] = {}
+    if journal.exists():
+        for line in journal.read_text().splitlines():
+            entry = json.loads(line)
+            done[str(entry["id"])] = entry
     outcomes: list[Outcome] = []
     todo: list[tuple[Mutant, list[str]]] = []
+
+    def settle(
+        mutant: Mutant, status: str, before: str | None, tests: int, seconds: float, detail: str
+    ) -> Outcome:
+        return Outcome(
+            mutant,
+            _as_equivalent(status, mutant.id in known) or status,
+            tests,
+            seconds,
+            detail,
+            _as_equivalent(before, mutant.id in known),
+        )
+
     for mutant in mutants:
         tests = base.tests_for(mutant, extras.get(mutant.module, []))
         if older is not None:
             tests.sort(key=lambda t: _function_of(t) not in older)  # stable: by duration within
         if not tests:
-            status = "equivalent" if mutant.id in known else "not covered"
-            outcomes.append(Outcome(mutant, status, 0, 0.0, before=status))
-        else:
+            outcomes.append(
+                settle(mutant, "not covered", "not covered" if older is not None else None, 0, 0.0, "")
+            )
+        elif mutant.id in done:
+            entry = done[mutant.id]
+            outcomes.append(
+                settle(
+                    mutant,
+                    str(entry["status"]),
+                    entry["before"] if entry["before"] is None else str(entry["before"]),
+                    int(str(entry["tests"])),
+                    float(str(entry["seconds"])),
+                    str(entry["detail"]),
+                )
+            )
+        elif run:
             todo.append((mutant, tests))
     lock = threading.Lock()
     local = threading.local()
@@ -585,18 +647,17 @@ def run_mutants(
                 before = "not covered"
             else:
                 before = status
-        if mutant.id in known:
-            status = "equivalent" if status == "survived" else status
-            before = "equivalent" if before == "survived" else before
-        outcome = Outcome(mutant, status, len(tests), time.monotonic() - started, detail, before)
+        seconds = time.monotonic() - started
+        entry = {"id": mutant.id, "status": status, "before": before, "tests": len(tests), "seconds": seconds}
         with lock:
             finished[0] += 1
+            with journal.open("a") as out:
+                out.write(json.dumps(entry | {"detail": detail}) + "\n")
             print(
-                f"[{finished[0]}/{len(todo)}] {status:8} {outcome.seconds:5.1f}s "
-                f"{mutant.module}:{mutant.line} {mutant.id}",
+                f"[{finished[0]}/{len(todo)}] {status:8} {seconds:5.1f}s {mutant.module}:{mutant.line} {mutant.id}",
                 flush=True,
             )
-        return outcome
+        return settle(mutant, status, before, len(tests), seconds, detail)
 
     try:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -614,7 +675,9 @@ def _score(outcomes: list[Outcome], before: bool = False) -> tuple[int, int, flo
     return caught, len(counted), (100.0 * caught / len(counted)) if counted else 100.0
 
 
-def module_section(module: str, outcomes: list[Outcome], unspliceable: int, known: dict[str, str]) -> str:
+def module_section(
+    module: str, outcomes: list[Outcome], unspliceable: int, known: dict[str, str], total: int
+) -> str:
     caught, counted, score = _score(outcomes)
     counts = {
         s: sum(1 for o in outcomes if o.status == s)
@@ -625,8 +688,9 @@ def module_section(module: str, outcomes: list[Outcome], unspliceable: int, know
     if outcomes and all(o.before is not None for o in outcomes):
         was_caught, was_counted, was = _score(outcomes, before=True)
         compared = f"; with only the earlier tests: {was:.1f} % ({was_caught} of {was_counted})"
+    incomplete = f" (incomplete: {len(outcomes)} of {total} mutants run)" if len(outcomes) < total else ""
     lines = [
-        f"### `{module}`: {score:.1f} % ({caught} of {counted}){compared}",
+        f"### `{module}`: {score:.1f} % ({caught} of {counted}){compared}{incomplete}",
         "",
         f"{len(outcomes)} mutants: "
         + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
@@ -701,6 +765,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--list", action="store_true", help="only list the mutants")
     parser.add_argument(
+        "--report-only", action="store_true", help="write the report from the finished mutants; run none"
+    )
+    parser.add_argument(
         "--compare",
         metavar="REV",
         help="also score the suite as it was at this git revision (its tests only)",
@@ -717,7 +784,7 @@ def main() -> None:
         tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutate"].get("skip_functions", [])
     )
     known = equivalents()
-    made: dict[str, tuple[list[Mutant], int]] = {m: make_mutants(m, skip) for m in chosen}
+    made: dict[str, tuple[list[Mutant], int]] = {m: cached_mutants(m, skip) for m in chosen}
     for module, (mutants, unspliceable) in made.items():
         print(f"{module}: {len(mutants)} mutants ({unspliceable} unspliceable)")
     if args.list:
@@ -729,12 +796,13 @@ def main() -> None:
     everything = [m for mutants, _ in made.values() for m in mutants]
     started = time.monotonic()
     older = tests_at(args.compare) if args.compare else None
-    outcomes = run_mutants(everything, base, config, known, args.jobs, older)
+    journal = STATE / f"results-{tree_digest()}{'-vs-' + args.compare if args.compare else ''}.jsonl"
+    outcomes = run_mutants(everything, base, config, known, args.jobs, journal, older, not args.report_only)
     print(f"ran {len(everything)} mutants in {time.monotonic() - started:.0f} s with {args.jobs} jobs")
     sections = {}
-    for module, (_, unspliceable) in made.items():
+    for module, (mutants, unspliceable) in made.items():
         mine = [o for o in outcomes if o.mutant.module == module]
-        sections[module] = module_section(module, mine, unspliceable, known)
+        sections[module] = module_section(module, mine, unspliceable, known, len(mutants))
         caught, counted, score = _score(mine)
         print(f"{module}: {score:.1f} % ({caught} of {counted})", end="")
         if older is not None:
