@@ -406,9 +406,20 @@ class Baseline:
         found: set[str] = set()
         for line in mutant.lines:
             found.update(self.lines.get(mutant.module, {}).get(line, []))
+        at_import = mutant.id.split(" | ", 1)[1].startswith("<module>:") or _is_signature(mutant)
+        if not found and at_import:
+            # Module-level code and default arguments run at import, before any test's
+            # context starts: every test that runs the module's code may depend on them.
+            found = {t for by_line in self.lines.get(mutant.module, {}).values() for t in by_line}
         if not found and extra:
             found = {t for t in self.durations if any(t.startswith(f) for f in extra)}
         return sorted(found, key=lambda t: self.durations.get(t, 1.0))
+
+
+def _is_signature(mutant: Mutant) -> bool:
+    """Is the mutated line a `def` line (a default argument, evaluated at import)?"""
+    changed = [d for d in mutant.diff.splitlines() if d.startswith("-") and not d.startswith("---")]
+    return bool(changed) and changed[0][1:].lstrip().startswith(("def ", "async def "))
 
 
 def baseline(modules: list[str]) -> Baseline:
@@ -806,7 +817,8 @@ def main() -> None:
         caught, counted, score = _score(mine)
         print(f"{module}: {score:.1f} % ({caught} of {counted})", end="")
         if older is not None:
-            print(" before: {:.1f} % ({} of {})".format(*reversed(_score(mine, before=True))), end="")
+            was_caught, was_counted, was = _score(mine, before=True)
+            print(f"; with only the earlier tests: {was:.1f} % ({was_caught} of {was_counted})", end="")
         print()
     all_ids = {m.id for mutants, _ in made.values() for m in mutants}
     stale = [i for i in known if i.split(" | ", 1)[0] in chosen and i not in all_ids]
