@@ -406,20 +406,15 @@ class Baseline:
         found: set[str] = set()
         for line in mutant.lines:
             found.update(self.lines.get(mutant.module, {}).get(line, []))
-        at_import = mutant.id.split(" | ", 1)[1].startswith("<module>:") or _is_signature(mutant)
+        module_lines = self.lines.get(mutant.module, {})
+        at_import = any(line in module_lines for line in mutant.lines)  # ran, but in no test
         if not found and at_import:
-            # Module-level code and default arguments run at import, before any test's
-            # context starts: every test that runs the module's code may depend on them.
+            # Module and class bodies and default arguments run at import, before any
+            # test's context starts: every test that runs the module's code may use them.
             found = {t for by_line in self.lines.get(mutant.module, {}).values() for t in by_line}
         if not found and extra:
             found = {t for t in self.durations if any(t.startswith(f) for f in extra)}
         return sorted(found, key=lambda t: self.durations.get(t, 1.0))
-
-
-def _is_signature(mutant: Mutant) -> bool:
-    """Is the mutated line a `def` line (a default argument, evaluated at import)?"""
-    changed = [d for d in mutant.diff.splitlines() if d.startswith("-") and not d.startswith("---")]
-    return bool(changed) and changed[0][1:].lstrip().startswith(("def ", "async def "))
 
 
 def baseline(modules: list[str]) -> Baseline:
