@@ -340,3 +340,73 @@ async def _finished(manager: RunManager, main: Callable[[Params], Result]):  # t
     async for _ in run.follow(0, 10_000):
         pass
     return run
+
+
+async def test_a_viewer_receives_events_while_the_run_is_still_running() -> None:
+    printed = std_threading.Event()
+    release = std_threading.Event()
+
+    def program(p: Params) -> Result:
+        traced_print("first")
+        printed.set()
+        release.wait(30)  # untraced: the run stays running until the test lets it go
+        return Result("done")
+
+    manager = RunManager(Settings())
+    try:
+        run = manager.start(scenario(program), Params())
+        assert await _wait(printed)
+        seen: list[str] = []
+        async for _, batch in run.follow(0, 10_000):
+            seen.extend(str(e.detail) for e in batch if e.kind is Kind.PRINT)
+            if seen:
+                break  # it arrived live: the run has not ended
+        assert seen == ["first"]
+        assert run.status is RunStatus.RUNNING
+        release.set()
+        async for _ in run.follow(0, 10_000):
+            pass
+        assert run.status is RunStatus.DONE
+    finally:
+        release.set()
+        await manager.close()
+
+
+async def test_a_run_summary_names_its_scenario_for_the_page() -> None:
+    run = await run_to_end(lambda p: Result("nothing"))
+    summary = run.summary()
+    assert (summary["scenario"], summary["title"], summary["expects_stop"]) == ("test", "test", False)
+    assert summary["params"] == {}
+    assert summary["created_at"] == run.created_at
+
+
+async def test_closing_the_manager_stops_its_running_runs_and_waits_for_them_to_end() -> None:
+    def program(p: Params) -> Result:
+        threading.Event(name="never").wait()  # traced: ends at the stop
+        return Result("unreachable")
+
+    manager = RunManager(Settings())
+    run = manager.start(scenario(program), Params())
+    await manager.close()
+    assert run.finished  # close() returned only once the run had ended
+    assert (run.status, run.reason) == (RunStatus.STOPPED, SHUTTING_DOWN)
+
+
+async def test_a_run_is_directed_from_a_daemon_thread_so_a_stuck_program_cannot_hold_the_server() -> None:
+    release = std_threading.Event()
+    started = std_threading.Event()
+
+    def program(p: Params) -> Result:
+        started.set()
+        release.wait(30)
+        return Result("done")
+
+    manager = RunManager(Settings())
+    try:
+        run = manager.start(scenario(program), Params())
+        assert await _wait(started)
+        [director] = [t for t in std_threading.enumerate() if t.name == f"interleave-run-{run.id}"]
+        assert director.daemon
+    finally:
+        release.set()
+        await manager.close()

@@ -248,6 +248,19 @@ def test_a_suspected_deadlock_whose_lanes_move_is_confirmed_only_after_they_stop
     assert run.recorder.stop_reason.startswith("deadlock:")
 
 
+def test_news_from_a_lane_outside_the_suspect_does_not_delay_the_verdict() -> None:
+    run, watchdog, clock = watched(events=lanes(("Thread-1", Kind.RUN), ("Thread-2", Kind.RUN)))
+    lock_cycle(run)
+    watchdog.check()
+    clock.now += 0.2
+    run.events.append(Event(9, "Thread-3", Kind.PRINT))  # busy, but not part of the cycle
+    watchdog.check()
+    clock.now += 0.15
+    watchdog.check()
+    assert run.recorder.stop_reason is not None
+    assert run.recorder.stop_reason.startswith("deadlock:")
+
+
 def test_a_suspect_that_clears_up_starts_the_confirmation_again() -> None:
     run, watchdog, clock = watched()
     lock_cycle(run)
