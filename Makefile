@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PORT   ?= 8000
 
-.PHONY: run test check bench browser clean mutate soak soak-browser
+.PHONY: run test check bench load fuzz browser clean mutate soak soak-browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,12 @@ soak-browser: $(STAMP) browser  ## the browser suite N times (default 10) under 
 
 bench: $(STAMP)  ## overhead and start-cost numbers (see docs/PERFORMANCE.md)
 	$(PY) -m bench --write docs/PERFORMANCE.md
+
+load: $(STAMP)  ## a classroom's load on a real server, and what hostile clients cost (-> docs/PERFORMANCE.md)
+	$(PY) -m bench.load --write docs/PERFORMANCE.md
+
+fuzz: $(STAMP)  ## a long schema-driven fuzz of the API with a random seed (printed, to replay)
+	$(PY) -m bench.fuzz --max-examples 100
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .mutate .soak

@@ -4,6 +4,7 @@ environment (prefix ``INTERLEAVE_``, e.g. ``INTERLEAVE_MAX_CONCURRENT_RUNS=2``).
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -47,7 +48,61 @@ class Settings(BaseSettings):
     )
     batch_events: int = Field(2_000, ge=1, le=100_000, description="Most events in one SSE message.")
     stop_grace_seconds: float = Field(
-        3.0, gt=0, le=60, description="After a run is stopped, how long its workers get to unwind."
+        3.0,
+        gt=0,
+        le=60,
+        description="After a run is stopped, how long its workers get to unwind before its "
+        "processes are terminated, then killed.",
+    )
+    max_runs_per_client: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Runs one client address may have going at once. Below the server's "
+        "total, so no one client takes every slot; a lesson runs for well under a second, so "
+        "a class behind one address mostly waits a moment (429 with Retry-After).",
+    )
+    runs_per_client_per_minute: int = Field(
+        60,
+        ge=1,
+        le=10_000,
+        description="Runs one client address may start per minute (a burst of this many, then "
+        "one every 60/N s). 60 lets a class of 30 behind one NAT press Run every 30 s; a script "
+        "firing in a loop gets one a second.",
+    )
+    max_body_bytes: int = Field(
+        32 * 1024,
+        ge=1024,
+        le=16 * 1024 * 1024,
+        description="Largest request body accepted; a larger one is refused with 413 unread. "
+        "A run request is a few hundred bytes.",
+    )
+    header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="A connection that has not sent a whole request head within this is "
+        "closed (slow or idle clients cannot hold sockets).",
+    )
+    keep_alive_seconds: float = Field(
+        5.0, gt=0, le=300, description="How long an idle keep-alive connection stays open."
+    )
+    max_connections: int = Field(
+        1000,
+        ge=8,
+        le=100_000,
+        description="Open connections at most; more are closed at once. Each viewer of a run "
+        "holds one for its event stream, so leave room for every student's.",
+    )
+    host: str = Field("127.0.0.1", description="Address `python -m app` listens on (0.0.0.0: every one).")
+    port: int = Field(8000, ge=1, le=65535, description="Port `python -m app` listens on.")
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
+        "info", description="How much the server logs."
+    )
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description="Proxies whose X-Forwarded-For names the real client (comma-separated, "
+        "or * for any): per-client limits need the real address behind a reverse proxy.",
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -10,10 +11,12 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from app.api import exports, pages, runs, scenarios
+from app.api import claims, docs, errors, exports, pages, runs, scenarios
+from app.api.middleware import BodyLimit, SecurityHeaders
 from app.config import Settings, get_settings
 from app.runner import RunManager
-from app.traced import multiprocessing
+from app.service import RunService
+from app.traced import supervisor
 
 STATIC = Path(__file__).resolve().parents[1] / "static"
 
@@ -24,20 +27,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.warm_up_processes:
-            await asyncio.to_thread(multiprocessing.warm_up)
+            await asyncio.to_thread(supervisor.warm_up)
         app.state.manager = RunManager(settings)
+        app.state.service = RunService(app.state.manager, settings)
         try:
             yield
         finally:
             await app.state.manager.close()
+            # A stopped run's objects can sit in reference cycles (an exception, its
+            # frames, their locals) until the cyclic GC runs: collect them now, so their
+            # OS semaphores are freed and the resource tracker has nothing to report.
+            gc.collect()
 
     app = FastAPI(
         title="Interleave",
         summary="Watch real Python threads and processes interleave, wait and race.",
         lifespan=lifespan,
+        docs_url=None,  # served from vendored files instead: app/api/docs.py
+        redoc_url=None,
     )
     app.state.settings = settings
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (pages, runs, scenarios, exports):
+    for module in (pages, runs, scenarios, exports, docs, claims):
         app.include_router(module.router)
+    errors.install(app)
+    # Outermost last: the security headers go on every answer, the 413 included.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
     return app

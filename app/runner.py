@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from app.config import Settings
+from app.sampler import Sampler
 from app.scenarios.base import Params, Result, Scenario
 from app.timeline import FINAL_STATES, JSON, STATES, Event, Kind, LaneKind
 from app.tracing import Recorder, bind, describe_error
@@ -106,6 +107,8 @@ class Run:
     scenario: Scenario
     params: Params
     recorder: Recorder
+    client: str = ""  # who started it (an address): per-client limits count its runs
+    control: str = ""  # the credential that may stop it (see app/service.py)
     created_at: float = field(default_factory=time.time)
     status: RunStatus = RunStatus.RUNNING
     result: Result | None = None
@@ -119,6 +122,10 @@ class Run:
     @property
     def finished(self) -> bool:
         return self.status is not RunStatus.RUNNING
+
+    def controlled_by(self, control: str | None) -> bool:
+        """Is `control` this run's control credential? (Constant time: it is a secret.)"""
+        return bool(control) and bool(self.control) and secrets.compare_digest(control or "", self.control)
 
     def publish(self, events: list[Event]) -> None:
         """Append to the log and wake every viewer. Loop thread only."""
@@ -169,9 +176,10 @@ class Run:
             "error": self.error,
             "result": None
             if self.result is None
-            else {"summary": self.result.summary, "values": self.result.values},
+            else {"summary": self.result.summary, "values": self.result.values, "notice": self.result.notice},
             "events": len(self.events),
             "created_at": self.created_at,
+            "started_at": self.recorder.t0_wall,
             "duration_ms": None if self.duration_ns is None else round(self.duration_ns / 1e6, 3),
         }
 
@@ -200,7 +208,7 @@ class RunManager:
     def get(self, run_id: str) -> Run | None:
         return self.runs.get(run_id)
 
-    def start(self, scenario: Scenario, params: Params) -> Run:
+    def start(self, scenario: Scenario, params: Params, *, client: str = "", control: str = "") -> Run:
         if self.active >= self.settings.max_concurrent_runs:
             raise TooManyRuns(
                 f"{self.settings.max_concurrent_runs} runs are already running, the most this "
@@ -209,7 +217,14 @@ class RunManager:
         recorder = Recorder(
             max_workers=self.settings.max_workers_per_run, stop_grace_s=self.settings.stop_grace_seconds
         )
-        run = Run(id=secrets.token_hex(6), scenario=scenario, params=params, recorder=recorder)
+        run = Run(
+            id=secrets.token_hex(6),
+            scenario=scenario,
+            params=params,
+            recorder=recorder,
+            client=client,
+            control=control,
+        )
         self.runs[run.id] = run
         self._forget_old_runs()
         task = asyncio.get_running_loop().create_task(self._drive(run), name=f"run-{run.id}")
@@ -408,7 +423,8 @@ def _execute(scenario: Scenario, params: Params, recorder: Recorder, settings: S
     """Run the scenario as the `main` lane, then make sure no worker outlives the run."""
     # Time zero is when the program starts, not when the request arrived: the gap
     # (a thread starting) is ours, not the lesson's.
-    recorder.t0_ns = time.monotonic_ns()
+    recorder.start_clock()
+    sampler = Sampler(recorder).start()  # GIL and CPU waits, for as long as the program runs
     try:
         with bind(recorder, MAIN_LANE, LaneKind.MAIN):
             return scenario.main(params)
@@ -416,6 +432,7 @@ def _execute(scenario: Scenario, params: Params, recorder: Recorder, settings: S
         try:
             _reap_threads(recorder, settings.stop_grace_seconds)
         finally:
+            sampler.stop()
             recorder.finalize()
 
 

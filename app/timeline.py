@@ -23,6 +23,7 @@ class LaneKind(StrEnum):
     THREAD = "thread"  # a threading.Thread
     PROCESS = "process"  # a multiprocessing.Process
     POOL_WORKER = "pool-worker"  # a process owned by a Pool / ProcessPoolExecutor
+    TASK = "task"  # an asyncio task: runs on its event loop's thread, one step at a time
 
 
 class Kind(StrEnum):
@@ -33,7 +34,9 @@ class Kind(StrEnum):
     RUN = "run"  # on CPU, doing the scenario's work
     IO = "io"  # sleeping or blocked on I/O
     WAIT = "wait"  # blocked on a sync object (obj names it: lock, queue, join...)
-    GIL = "gil"  # runnable but not on CPU (thread CPU time lagged wall time)
+    # runnable but not on a CPU, estimated from CPU clocks (app/sampler.py); obj says
+    # what it waits for: "GIL" (the interpreter) or "CPU" (a core)
+    GIL = "gil"
     DONE = "done"  # finished normally; the lane ends here
     CRASH = "crash"  # ended by an error (detail holds it); the lane ends here
 

@@ -11,7 +11,7 @@ import re
 import sys
 from pathlib import Path
 
-from bench import start_methods, tracing_overhead
+from bench import sampler_cost, start_methods, tracing_overhead
 
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
@@ -49,6 +49,18 @@ def report() -> str:
         lines.append(
             f"| {label} | {counter['plain_ms']:.1f} ms | {counter['traced_ms']:.1f} ms | {counter['ratio']:.2f}× "
             f"| {counter['events']:,} | {counter['extra_ns_per_event']:.0f} ns |"
+        )
+    lines.append("")
+    lines += [
+        "### CPU-clock sampler: a CPU-bound lesson with and without it (goal ≤ 1.05×)",
+        "",
+        "| program (counts primes) | sampler off | sampler on | wall ratio | CPU ratio | samples/s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, row in sampler_cost.measure():
+        lines.append(
+            f"| {label} | {row['plain_ms']:.1f} ms | {row['sampled_ms']:.1f} ms | {row['ratio']:.3f}× "
+            f"| {row['cpu_ratio']:.3f}× | {row['samples_per_s']:.0f} |"
         )
     lines.append("")
     starts = start_methods.measure(rounds=5, at_once=8)

@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
 from app.config import Settings
+from tests.live import ROOT, pick_free_port, wait_for_server
+from tests.live import live_server as serve
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-ROOT = Path(__file__).resolve().parents[1]
+__all__ = ["ROOT", "pick_free_port", "wait_for_server"]
 
 
 @pytest.fixture
@@ -50,45 +47,16 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def free_port() -> int:
-    return _free_port()
-
-
-def wait_for_server(url: str, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
-    """Poll until the server answers (bounded), failing early if it died."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(url + "/scenarios", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("the server did not come up")
-        time.sleep(0.05)
+    return pick_free_port()
 
 
 @pytest.fixture(scope="session")
 def live_server() -> Iterator[str]:
     """A real uvicorn (`python -m app`, as `make run` starts it) on a free port."""
-    port = _free_port()
-    env = os.environ | {"INTERLEAVE_PORT": str(port), "INTERLEAVE_LOG_LEVEL": "warning"}
-    proc = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_server(url, proc)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with serve() as server:
+        yield server.url
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -28,13 +28,13 @@ async def test_creating_a_run_returns_its_summary_and_location(client: httpx.Asy
     body = response.json()
     assert response.headers["location"] == f"/runs/{body['id']}"
     assert body["status"] == "running"
-    assert body["params"] == {"pairs": 2, "iterations": 5, "hold": 0.002}
+    assert body["params"] == {"pairs": 2, "iterations": 5, "hold": 0.002, "use_lock": True}
 
 
 async def test_an_unknown_scenario_is_404_naming_the_known_ones(client: httpx.AsyncClient) -> None:
     response = await client.post("/runs", json={"scenario": "nope"})
     assert response.status_code == 404
-    assert "lock-counter" in response.json()["detail"]
+    assert "lock-counter" in response.json()["message"]
 
 
 @pytest.mark.parametrize(
@@ -45,7 +45,7 @@ async def test_an_unknown_scenario_is_404_naming_the_known_ones(client: httpx.As
         ({"pace": -1}, "pace", "from 0 to 0.1"),
         ({"work": "dance"}, "work", "one of 'sleep', 'cpu'"),
         ({"threads": "many"}, "threads", "a whole number"),
-        ({"colour": "red"}, "colour", "allowed: threads, pace, work"),
+        ({"colour": "red"}, "colour", "allowed: threads, work, pace, squares"),
     ],
 )
 async def test_bad_parameters_are_422_naming_the_field_and_what_is_allowed(
@@ -53,7 +53,7 @@ async def test_bad_parameters_are_422_naming_the_field_and_what_is_allowed(
 ) -> None:
     response = await client.post("/runs", json={"scenario": "threads-print-numbers", "params": params})
     assert response.status_code == 422
-    [problem] = response.json()["detail"]
+    [problem] = response.json()["problems"]
     assert problem["field"] == field
     assert words in problem["message"]
 
@@ -86,7 +86,7 @@ async def test_the_stream_carries_every_event_in_batches_and_ends_with_done(
     assert lanes == {"main", "Thread-1", "Thread-2", "Thread-3"}
     status = (await client.get(f"/runs/{run['id']}")).json()
     assert status["status"] == "done"
-    assert status["result"]["values"] == {"lines": 30}
+    assert status["result"]["values"]["lines"] == 30
     assert status["duration_ms"] > 0
 
 
@@ -125,7 +125,7 @@ async def test_the_lock_counter_records_real_waits_holds_and_handovers(client: h
     assert waits, "four threads sharing a 2 ms hold must wait for each other"
     handovers = [e for e in events if e[2] == "run" and e[3] == "Lock-1"]
     assert len(handovers) == len(waits)
-    assert all(e[5].startswith("Thread-") and e[5] != e[1] for e in handovers)
+    assert all(e[5].startswith(("increment-", "decrement-")) and e[5] != e[1] for e in handovers)
     # at most one holder at any instant
     holders = 0
     for e in events:
@@ -133,12 +133,15 @@ async def test_the_lock_counter_records_real_waits_holds_and_handovers(client: h
         assert holders in (0, 1)
 
 
-async def test_too_many_concurrent_runs_are_refused_with_429(client: httpx.AsyncClient, app: Any) -> None:
+async def test_a_full_server_refuses_a_run_with_503_and_retry_after(
+    client: httpx.AsyncClient, app: Any
+) -> None:
     app.state.manager.settings.max_concurrent_runs = 1
     first = await client.post("/runs", json={"scenario": "threads-print-numbers", "params": {"pace": 0.05}})
     second = await client.post("/runs", json={"scenario": "lock-counter"})
-    assert second.status_code == 429
-    assert "at once" in second.json()["detail"]
+    assert second.status_code == 503
+    assert "at once" in second.json()["message"]
+    assert int(second.headers["retry-after"]) >= 1
     await client.post(f"/runs/{first.json()['id']}/stop")
     await client.get(f"/runs/{first.json()['id']}/events")
 
@@ -156,7 +159,8 @@ async def test_stopping_a_run_ends_it_as_stopped_with_the_reason(client: httpx.A
 async def test_scenarios_list_their_parameters_bounds_and_source(client: httpx.AsyncClient) -> None:
     scenarios = (await client.get("/scenarios")).json()
     counter = next(s for s in scenarios if s["slug"] == "lock-counter")
-    assert "with lock:" in counter["source"]
+    assert "lock = threading.Lock()" in counter["source"]
+    assert "with guard:" in counter["source"]
     pairs = next(p for p in counter["params"] if p["name"] == "pairs")
     assert (pairs["minimum"], pairs["maximum"], pairs["default"]) == (1, 16, 2)
 

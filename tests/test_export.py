@@ -30,7 +30,7 @@ async def test_the_trace_export_has_a_named_track_per_lane_and_intervals_for_sta
     assert "attachment" in response.headers["content-disposition"]
     trace = response.json()["traceEvents"]
     names = {e["args"]["name"] for e in trace if e["name"] == "thread_name"}
-    assert names == {"main", "Thread-1", "Thread-2"}
+    assert names == {"main", "increment-1", "decrement-1"}
     intervals = [e for e in trace if e["ph"] == "X"]
     assert intervals
     assert all(e["dur"] >= 0 for e in intervals)

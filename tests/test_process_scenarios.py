@@ -4,7 +4,6 @@ every run leaves no child process behind, however it ends."""
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -15,9 +14,10 @@ import anyio
 import httpx
 import pytest
 
-from tests.conftest import ROOT, wait_for_server
+from app.traced import multiprocessing
 from tests.helpers import Wire, events_of, finished_run, parse_sse
-from tests.proc_helpers import children, descendants
+from tests.live import ROOT, wait_for_server
+from tests.proc_helpers import children
 
 pytestmark = pytest.mark.anyio
 
@@ -37,21 +37,11 @@ def no_children_left():
     assert children() - before == set(), "a process outlived its run"
 
 
-def shared_memory_blocks(root: int | None = None) -> set[str]:
-    """The `multiprocessing.shared_memory` blocks (psm_*) mapped by `root` (default: this
-    process) or a process below it. Only ours: other test runs on the machine make
-    blocks of their own in /dev/shm at the same time, so a diff of /dev/shm is not
-    evidence. (A block closed but never unlinked is the resource tracker's to report:
-    see the test that reads a real server's stderr.)"""
-    root = os.getpid() if root is None else root
-    found: set[str] = set()
-    for pid in {root} | descendants(root):
-        try:
-            maps = Path(f"/proc/{pid}/maps").read_text()
-        except OSError:  # it ended while we looked
-            continue
-        found.update(re.findall(r"/dev/shm/(psm_\w+)", maps))
-    return found
+def shared_memory_blocks(server_pid: int | None = None) -> set[str]:
+    """The POSIX shared memory blocks the runs of a server (default: this process) made:
+    other processes on the machine, other test sessions included, have their own."""
+    mine = f"{multiprocessing.SHARED_MEMORY_PREFIX}{server_pid or os.getpid()}_*"
+    return {entry.name for entry in Path("/dev/shm").glob(mine)}
 
 
 @pytest.fixture
@@ -59,7 +49,7 @@ def no_shared_memory_left():
     before = shared_memory_blocks()
     yield
     # The run closes and unlinks its blocks in its finalizer, before the stream's `done`.
-    assert shared_memory_blocks() - before == set(), "a shared memory block is still mapped after its run"
+    assert shared_memory_blocks() - before == set(), "a shared memory block outlived its run"
 
 
 @pytest.mark.usefixtures("no_children_left")
@@ -88,7 +78,7 @@ async def test_each_process_lane_shows_its_start_up_before_its_first_print(
 async def test_pool_map_squares_the_list_with_one_labelled_segment_per_task(
     client: httpx.AsyncClient,
 ) -> None:
-    summary, events = await finished_run(client, "pool-map", processes=2, work=0.005)
+    summary, events = await finished_run(client, "pool-map", processes=2, work=10_000)
     assert summary["status"] == "done"
     assert summary["result"]["values"]["squares"] == [1, 4, 9, 16, 25]
     lanes = lanes_of(events)
@@ -109,7 +99,7 @@ async def test_pool_map_squares_the_list_with_one_labelled_segment_per_task(
 
 @pytest.mark.usefixtures("no_children_left")
 async def test_pool_map_with_the_longer_input_and_chunks(client: httpx.AsyncClient) -> None:
-    summary, _ = await finished_run(client, "pool-map", processes=3, chunksize=5, longer=True, work=0.0)
+    summary, _ = await finished_run(client, "pool-map", processes=3, chunksize=5, longer=True, work=0)
     assert summary["result"]["values"]["squares"] == [x * x for x in range(1, 41)]
 
 
@@ -127,7 +117,7 @@ async def test_every_get_is_linked_to_the_put_that_sent_its_item(
     assert len(gets) == len(puts) == 6 + consumers  # every item and one stop sign per consumer
     for get in gets:
         put = puts[get[3]]  # the same item
-        assert get[5] == put[1] == "Process-1"  # link: who put it
+        assert get[5] == put[1] == "producer"  # link: who put it
         assert put[0] <= get[0]
         assert get[4] == put[4]
     received = sorted(int(e[4]) for e in gets if e[4] != "None")
@@ -197,22 +187,11 @@ def test_shared_memory_runs_leave_the_resource_tracker_nothing_to_complain_about
     block unlinked twice, or unregistered by a child, makes it print a KeyError, and
     one never unlinked makes it warn "leaked shared_memory" when the server exits.
     Its stderr is the server's: run the scenario in a real server and read it."""
-    before = shared_memory_blocks()
     env = os.environ | {"INTERLEAVE_PORT": str(free_port), "INTERLEAVE_LOG_LEVEL": "warning"}
-    # A context manager: if an assertion fails, the pipe still closes here, instead of
-    # in some later test's garbage collection (a ResourceWarning there fails that test).
-    with subprocess.Popen(
+    server = subprocess.Popen(
         [sys.executable, "-m", "app"], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True
-    ) as server:
-        stderr = _serve_shared_memory_runs(server, free_port, before)
-    # (Only shared memory is this test's business: a server stopped right after a
-    # stopped run may still be reporting that run's semaphores, collected a moment later.)
-    for complaint in ("shared_memory", "KeyError", "Traceback"):
-        assert complaint not in stderr, stderr
-
-
-def _serve_shared_memory_runs(server: subprocess.Popen[str], free_port: int, before: set[str]) -> str:
-    """Three shared-memory runs on `server`, then SIGTERM: its stderr (the tracker's too)."""
+    )
+    before = shared_memory_blocks(server.pid)
     url = f"http://127.0.0.1:{free_port}"
     try:
         wait_for_server(url, server)
@@ -233,11 +212,15 @@ def _serve_shared_memory_runs(server: subprocess.Popen[str], free_port: int, bef
         # The tracker shares the server's stderr and writes its complaints as it exits:
         # reading to the end waits for it too.
         _, stderr = server.communicate(timeout=20)
-        return stderr
     finally:
         if server.poll() is None:
             server.kill()
             server.wait()
+    # (Only shared memory is this test's business: a server stopped right after a
+    # stopped run may still be reporting that run's semaphores, collected a moment later.)
+    for complaint in ("shared_memory", "KeyError", "Traceback"):
+        assert complaint not in stderr, stderr
+    assert shared_memory_blocks(server.pid) - before == set()
 
 
 @pytest.mark.usefixtures("no_children_left")

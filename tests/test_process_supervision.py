@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -86,7 +87,7 @@ async def test_a_pool_worker_killed_from_outside_ends_by_the_time_limit(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     # Real Pool.map waits forever for the task a dead worker held; the run must not.
-    created = await start(client, "pool-map", processes=4, longer=True, work=0.1)
+    created = await start(client, "pool-map", processes=4, longer=True, work=500_000)
     run = manager_of(app).get(created["id"])
     assert run is not None
     await until(lambda: len(busy_lanes(run, "PoolWorker")) == 4, "every worker to take a task")
@@ -104,7 +105,7 @@ async def test_a_pool_worker_killed_from_outside_ends_by_the_time_limit(
 async def test_a_pool_worker_killed_from_outside_ends_when_stopped(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    created = await start(client, "pool-map", processes=3, longer=True, work=0.1)
+    created = await start(client, "pool-map", processes=3, longer=True, work=500_000)
     run = manager_of(app).get(created["id"])
     assert run is not None
     await until(lambda: len(busy_lanes(run, "PoolWorker")) == 3, "every worker to take a task")
@@ -120,7 +121,7 @@ async def test_a_pool_worker_killed_from_outside_ends_when_stopped(
 async def test_a_frozen_pool_worker_is_killed_after_the_grace_period(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    created = await start(client, "pool-map", processes=2, longer=True, work=0.1)
+    created = await start(client, "pool-map", processes=2, longer=True, work=500_000)
     run = manager_of(app).get(created["id"])
     assert run is not None
     await until(lambda: len(busy_lanes(run, "PoolWorker")) == 2, "every worker to take a task")
@@ -160,7 +161,7 @@ async def test_a_frozen_process_is_killed_after_the_grace_period(
 async def test_an_executor_worker_killed_from_outside_breaks_the_executor_and_the_run_ends(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    created = await start(client, "broken-process-pool", workers=2, numbers=30, dies_on=30, work=0.1)
+    created = await start(client, "broken-process-pool", workers=2, numbers=30, dies_on=30, work=500_000)
     run = manager_of(app).get(created["id"])
     assert run is not None
     await until(lambda: len(busy_lanes(run, "PoolWorker")) == 2, "both workers to take a task")
@@ -176,7 +177,7 @@ async def test_an_executor_worker_killed_from_outside_breaks_the_executor_and_th
 async def test_a_frozen_executor_worker_is_killed_after_the_grace_period(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    created = await start(client, "broken-process-pool", workers=2, numbers=30, dies_on=30, work=0.1)
+    created = await start(client, "broken-process-pool", workers=2, numbers=30, dies_on=30, work=500_000)
     run = manager_of(app).get(created["id"])
     assert run is not None
     await until(lambda: len(busy_lanes(run, "PoolWorker")) == 2, "both workers to take a task")
@@ -223,3 +224,36 @@ async def test_a_child_stuck_in_an_untraced_call_is_ended_by_the_time_limit(app:
     end = [e for e in run.events if e.worker == "Process-1"][-1]
     assert "SIGTERM" in str(end.detail) or "SIGKILL" in str(end.detail), end
     assert manager_of(app).active == 0
+
+
+RELEASE_STUCK_PROGRAM = threading.Event()
+
+
+def main_stuck_untraced(params: Params) -> Result:
+    RELEASE_STUCK_PROGRAM.wait(60)  # the real Event: no traced call, no stop check
+    return Result("released")
+
+
+STUCK_PROGRAM = Scenario(
+    slug="stuck-program",
+    title="A program stuck where no traced call comes",
+    group="Threads",
+    notice="",
+    params=Params,
+    main=main_stuck_untraced,
+)
+
+
+async def test_a_program_that_never_unwinds_is_left_behind_and_its_run_ends(app: FastAPI) -> None:
+    RELEASE_STUCK_PROGRAM.clear()
+    try:
+        run = manager_of(app).start(STUCK_PROGRAM, Params())
+        with anyio.fail_after(TIME_LIMIT_S + 2 * (GRACE_S + 1) + 5):
+            async for _ in run.follow(0, 1000):
+                pass
+        assert run.status == "stopped"
+        assert str(run.reason).startswith("time limit")
+        assert "left behind" in str(run.reason)
+        assert manager_of(app).active == 0
+    finally:
+        RELEASE_STUCK_PROGRAM.set()  # let the parked thread go: the test leaves nothing behind

@@ -78,9 +78,11 @@ def test_a_child_that_dies_without_a_word_is_marked_crashed_by_the_parent_with_i
 
 @pytest.mark.usefixtures("no_children_left")
 def test_a_stopped_run_tells_its_children_which_end_at_their_next_traced_call() -> None:
-    rec = Recorder()
+    # A grace period longer than the test: if the child did not notice the stop by
+    # itself, it would be killed, and its exit code would say so.
+    rec = Recorder(stop_grace_s=60)
     with bind(rec, "main", LaneKind.MAIN):
-        proc = multiprocessing.get_context("forkserver").Process(target=nap, args=(30,))
+        proc = multiprocessing.get_context("forkserver").Process(target=nap, args=(60,))
         proc.start()
     seen: list = []
 
@@ -127,7 +129,7 @@ def test_a_child_ships_its_events_in_batches_not_one_message_per_event() -> None
             messages.append(reader.recv())
         except EOFError:
             break
-    shipped = [raw for _, _, batch in messages for raw in batch]
+    shipped = [raw for _, _, batch, *_ in messages for raw in batch]
     assert [raw[4] for raw in shipped] == [str(i) for i in range(1000)]  # all of them, in order
     assert len(messages) <= 1000 // child.FLUSH_EVENTS + 2
 

@@ -19,7 +19,7 @@ def test_the_server_answers_other_requests_while_a_run_is_running(live_server: s
         ).json()["id"]
         busy = http.post(
             "/runs",
-            json={"scenario": "threads-print-numbers", "params": {"threads": 4, "pace": 0.05, "work": "cpu"}},
+            json={"scenario": "threads-print-numbers", "params": {"squares": 500_000, "work": "cpu"}},
         ).json()["id"]
         page = http.get("/")
         status = http.get(f"/runs/{held}").json()

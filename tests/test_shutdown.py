@@ -11,8 +11,8 @@ import threading
 
 import httpx
 
-from tests.conftest import ROOT, wait_for_server
 from tests.helpers import parse_sse, wait_until
+from tests.live import ROOT, wait_for_server
 from tests.proc_helpers import alive, descendants
 
 

@@ -200,7 +200,7 @@ async def test_queue_gets_link_to_the_putter_and_blocking_calls_are_waits(
     assert waits["empty" if faster == "consumers" else "full"] > 0
     wakes = [e for e in events if e[2] == "run" and e[3] == "queue"]
     assert len(wakes) == sum(waits.values())
-    assert all(e[5].startswith(("Thread-", "main")) and e[5] != e[1] for e in wakes)
+    assert all(e[5].startswith(("producer-", "consumer-", "main")) and e[5] != e[1] for e in wakes)
 
 
 # --- event and barrier ------------------------------------------------------------

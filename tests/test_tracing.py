@@ -123,21 +123,6 @@ def test_sleep_draws_io_and_returns_to_run() -> None:
     assert back.t_ns - io.t_ns >= 10_000_000
 
 
-def test_spin_records_gil_waits_when_two_threads_compete_for_the_interpreter() -> None:
-    rec = Recorder()
-    with bind(rec, "main", LaneKind.MAIN):
-        workers = [threading.Thread(target=time.spin, args=(0.15,)) for _ in range(2)]
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join()
-    events = rec.take()
-    # Two CPU-bound threads, one interpreter: each spends part of its time runnable
-    # but not running. (Python 3.13's free-threaded build would show none.)
-    for name in ("Thread-1", "Thread-2"):
-        assert Kind.GIL in kinds(events, name)
-
-
 def test_a_run_may_not_start_more_workers_than_allowed() -> None:
     rec = Recorder(max_workers=2)
     with bind(rec, "main"):

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 
 from app.config import Settings
 from app.runner import Run, RunManager
 from app.scenarios.base import Scenario
-from app.scenarios.registry import SCENARIOS
+from app.service import RunService
+
+CONTROL_COOKIE = "run-control"  # one per run, scoped to its path: /runs/{id}
+
+
+def get_service(request: Request) -> RunService:
+    service: RunService = request.app.state.service
+    return service
 
 
 def get_manager(request: Request) -> RunManager:
@@ -22,21 +29,23 @@ def get_app_settings(request: Request) -> Settings:
     return settings
 
 
-def get_run(run_id: str, manager: Annotated[RunManager, Depends(get_manager)]) -> Run:
-    run = manager.get(run_id)
-    if run is None:
-        raise HTTPException(404, f"no run {run_id!r}: it never existed or has been forgotten")
-    return run
+def get_run(run_id: str, service: Annotated[RunService, Depends(get_service)]) -> Run:
+    return service.run(run_id)
 
 
-def find_scenario(slug: str) -> Scenario:
-    scenario = SCENARIOS.get(slug)
-    if scenario is None:
-        raise HTTPException(404, f"unknown scenario {slug!r}; known: {', '.join(SCENARIOS)}")
-    return scenario
+def find_scenario(slug: str, service: Annotated[RunService, Depends(get_service)]) -> Scenario:
+    return service.scenario(slug)
 
 
+def client_address(request: Request) -> str:
+    """Who is asking, for per-client limits: the peer address (behind a trusted proxy,
+    uvicorn has already replaced it with the forwarded one)."""
+    return request.client.host if request.client else "unknown"
+
+
+Service = Annotated[RunService, Depends(get_service)]
 Manager = Annotated[RunManager, Depends(get_manager)]
 AppSettings = Annotated[Settings, Depends(get_app_settings)]
 RunDep = Annotated[Run, Depends(get_run)]
 ScenarioDep = Annotated[Scenario, Depends(find_scenario)]
+ClientAddress = Annotated[str, Depends(client_address)]

@@ -6,15 +6,17 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from app.api.deps import Manager, RunDep, ScenarioDep
-from app.api.runs import start_run
+from app.api.deps import AppSettings, ClientAddress, RunDep, ScenarioDep, Service
+from app.api.errors import retry_headers, status_of
+from app.api.runs import hand_over_control
 from app.scenarios.base import Scenario
 from app.scenarios.params import field_specs
 from app.scenarios.registry import SCENARIOS
+from app.service import Refusal
 from app.timeline import Kind
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
@@ -24,8 +26,8 @@ LEGEND: list[tuple[str, str]] = [
     (Kind.RUN, "running"),
     (Kind.IO, "sleeping / I/O"),
     (Kind.WAIT, "waiting"),
-    (Kind.GIL, "waiting for the GIL (threads)"),
-    ("cpu", "waiting for a CPU core (processes)"),
+    (Kind.GIL, "waiting for the GIL (estimated from CPU clocks)"),
+    ("cpu", "waiting for a CPU core (estimated from CPU clocks)"),
     (Kind.CRASH, "crashed"),
 ]
 
@@ -51,9 +53,9 @@ async def index(request: Request, scenario: Annotated[str | None, Query()] = Non
 
 @router.get("/watch/{run_id}", response_class=HTMLResponse)
 async def watch(request: Request, run: RunDep) -> HTMLResponse:
-    """A shareable page for one run: students open the teacher's link and watch it."""
-    context = {"groups": _groups(), "legend": LEGEND, "run": run} | _scenario_context(run.scenario)
-    return templates.TemplateResponse(request, "index.html", context)
+    """A shareable page for one run: students open the teacher's link and watch it (read-only)."""
+    context = {"groups": _groups(), "legend": LEGEND, "run": run, "can_stop": False}
+    return templates.TemplateResponse(request, "index.html", context | _scenario_context(run.scenario))
 
 
 @router.get("/ui/scenarios/{slug}", response_class=HTMLResponse)
@@ -63,19 +65,23 @@ async def scenario_panel(request: Request, scenario: ScenarioDep) -> HTMLRespons
 
 
 @router.post("/ui/runs", response_class=HTMLResponse)
-async def start_from_form(request: Request, manager: Manager) -> HTMLResponse:
+async def start_from_form(
+    request: Request, service: Service, settings: AppSettings, client: ClientAddress
+) -> HTMLResponse:
     """Fragment: start a run from the form and return its live panel (or the errors)."""
     form = await request.form()
     slug = str(form.get("scenario", ""))
     # The last value wins: a checkbox posts after its hidden "false" fallback.
     raw = {key: str(form.getlist(key)[-1]) for key in form if key != "scenario"}
     try:
-        run = start_run(manager, slug, raw)
-    except HTTPException as error:
-        problems = (
-            error.detail if isinstance(error.detail, list) else [{"field": "", "message": error.detail}]
-        )
+        started = service.start(slug, raw, client, from_text=True)
+    except Refusal as refusal:
+        context = {"message": refusal.message, "problems": refusal.problems}
         return templates.TemplateResponse(
-            request, "_errors.html", {"problems": problems}, status_code=error.status_code
+            request, "_errors.html", context, status_code=status_of(refusal), headers=retry_headers(refusal)
         )
-    return templates.TemplateResponse(request, "_run.html", {"run": run, "legend": LEGEND}, status_code=201)
+    response = templates.TemplateResponse(
+        request, "_run.html", {"run": started.run, "legend": LEGEND, "can_stop": True}, status_code=201
+    )
+    hand_over_control(response, started.run, started.control, settings)
+    return response

@@ -2,37 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from fastapi import APIRouter
 
 from app.api.deps import ScenarioDep
-from app.scenarios.base import Scenario
-from app.scenarios.params import field_specs
+from app.api.errors import responses
+from app.api.models import ScenarioInfo
 from app.scenarios.registry import SCENARIOS
-from app.timeline import JSON
 
 router = APIRouter(prefix="/scenarios", tags=["scenarios"])
 
 
-def describe(scenario: Scenario) -> dict[str, JSON]:
-    return {
-        "slug": scenario.slug,
-        "title": scenario.title,
-        "group": scenario.group,
-        "notice": scenario.notice,
-        "params": [asdict(spec) | {"allowed": spec.allowed} for spec in field_specs(scenario.params)],
-        "source": scenario.source,
-    }
-
-
-@router.get("")
-async def list_scenarios() -> list[dict[str, JSON]]:
+@router.get("", response_model=list[ScenarioInfo])
+async def list_scenarios() -> list[ScenarioInfo]:
     """Every scenario, with its parameters and source."""
-    return [describe(s) for s in SCENARIOS.values()]
+    return [ScenarioInfo.of(s) for s in SCENARIOS.values()]
 
 
-@router.get("/{slug}")
-async def read_scenario(scenario: ScenarioDep) -> dict[str, JSON]:
+@router.get("/{slug}", response_model=ScenarioInfo, responses=responses(404))
+async def read_scenario(scenario: ScenarioDep) -> ScenarioInfo:
     """One scenario, with its parameters and source."""
-    return describe(scenario)
+    return ScenarioInfo.of(scenario)

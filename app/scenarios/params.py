@@ -4,7 +4,7 @@ say what is allowed. Read from the pydantic models, so bounds live in one place.
 from __future__ import annotations
 
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,14 +53,24 @@ def field_specs(model: type[Params]) -> list[FieldSpec]:
     return [_spec(name, info) for name, info in model.model_fields.items()]
 
 
-def _spec(name: str, info: FieldInfo) -> FieldSpec:
+def _bounds(metadata: Sequence[Any]) -> tuple[float | None, float | None]:
     minimum = maximum = None
-    for meta in info.metadata:
+    for meta in metadata:
+        if isinstance(meta, FieldInfo):  # Annotated[int, Field(ge=...)]: its own metadata
+            return _bounds(meta.metadata)
         if isinstance(meta, annotated_types.Ge | annotated_types.Gt):
             minimum = float(meta.ge if isinstance(meta, annotated_types.Ge) else meta.gt)  # type: ignore[arg-type]
         if isinstance(meta, annotated_types.Le | annotated_types.Lt):
             maximum = float(meta.le if isinstance(meta, annotated_types.Le) else meta.lt)  # type: ignore[arg-type]
+    return minimum, maximum
+
+
+def _spec(name: str, info: FieldInfo) -> FieldSpec:
+    minimum, maximum = _bounds(info.metadata)
     annotation = info.annotation
+    if typing.get_origin(annotation) is list:  # a list's bounds are those of each item
+        (item,) = typing.get_args(annotation)
+        minimum, maximum = _bounds(getattr(item, "__metadata__", ()))
     choices: tuple[str, ...] = ()
     if typing.get_origin(annotation) is typing.Literal:
         kind, choices = "choice", tuple(str(c) for c in typing.get_args(annotation))
@@ -78,21 +88,28 @@ def _spec(name: str, info: FieldInfo) -> FieldSpec:
 
 def explain(model: type[Params], error: ValidationError) -> list[dict[str, str]]:
     """One {field, message} per problem, each saying what is allowed."""
+    return [
+        {
+            "field": ".".join(str(part) for part in item["loc"]) or "params",
+            "message": describe(model, item["loc"], item),
+        }
+        for item in error.errors()
+    ]
+
+
+def describe(model: type[Params], loc: Sequence[str | int], item: Mapping[str, Any]) -> str:
+    """What is wrong with the parameter at `loc` (pydantic's error `item`), and what
+    is allowed there: the bounds come from the model, so they are never restated."""
     specs = {spec.name: spec for spec in field_specs(model)}
-    problems = []
-    for item in error.errors():
-        name = ".".join(str(part) for part in item["loc"]) or "params"
-        spec = specs.get(str(item["loc"][0])) if item["loc"] else None
-        if item["type"] == "extra_forbidden":
-            message = f"unknown parameter; allowed: {', '.join(specs) or 'none'}"
-        elif spec is not None:
-            message = f"{item['msg']}; allowed: {spec.allowed}"
-        else:
-            message = item["msg"]
-        problems.append({"field": name, "message": message})
-    return problems
+    spec = specs.get(str(loc[0])) if loc else None
+    if item["type"] == "extra_forbidden":
+        return f"unknown parameter; allowed: {', '.join(specs) or 'none'}"
+    if spec is not None:
+        return f"{item['msg']}; allowed: {spec.allowed}"
+    return str(item["msg"])
 
 
-def parse(model: type[Params], raw: Mapping[str, Any]) -> Params:
-    """Validate raw values (JSON or form strings); raises pydantic's ValidationError."""
-    return model.model_validate(dict(raw))
+def parse(model: type[Params], raw: Mapping[str, Any], *, from_text: bool = False) -> Params:
+    """Validate values; raises pydantic's ValidationError. JSON values are taken as
+    they are; `from_text` values (a form's strings: "3", "true", "1, 2") are converted."""
+    return model.model_validate(dict(raw), strict=not from_text)

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from app.scenarios.base import Params, Result, Scenario
+from app.scenarios.base import Params, Result, Scenario, stop_reason
 from app.scenarios.proc_work import risky_square
 from app.traced import multiprocessing
 from app.traced import print as show
@@ -17,7 +17,7 @@ class BrokenPoolParams(Params):
     workers: int = Field(2, ge=1, le=6, description="Worker processes in the executor")
     numbers: int = Field(8, ge=3, le=30, description="Square 1..numbers")
     dies_on: int = Field(3, ge=1, le=30, description="The input whose worker calls os._exit(1)")
-    work: float = Field(0.02, ge=0, le=0.2, description="Seconds of CPU work per square")
+    work: int = Field(100_000, ge=0, le=2_000_000, description="How many squares each task adds up first")
     start_method: Literal["forkserver", "spawn"] = Field(
         "forkserver", description="How processes are started"
     )
@@ -36,9 +36,18 @@ def main(p: BrokenPoolParams) -> Result:
             except multiprocessing.BrokenProcessPool as error:
                 broken += 1
                 show(f"square({x}): {type(error).__name__}")
+    values = {"squares": done, "broken": broken}
+    if (reason := stop_reason()) is not None:
+        return Result(f"stopped after {len(done)} squares came back", values | {"stopped": reason})
     return Result(
         f"{len(done)} squares came back, {broken} futures raised BrokenProcessPool",
-        {"squares": done, "broken": broken},
+        values,
+        notice=(
+            f"square({p.dies_on}) killed its worker: {len(done)} results had come back before, and "
+            f"the {broken} futures still pending when the executor noticed all raised BrokenProcessPool."
+            if broken
+            else f"No worker died: square({p.dies_on}) was never computed, so all {len(done)} came back."
+        ),
     )
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from app.scenarios.base import Params, Result, Scenario
+from app.scenarios.base import Params, Result, Rule, Scenario, how_it_ended, stop_reason
 from app.scenarios.proc_work import count_then_maybe_die
 from app.traced import multiprocessing, threading
 
@@ -24,14 +24,14 @@ class CrashParams(Params):
         "forkserver", description="How processes are started"
     )
 
-    @model_validator(mode="after")
-    def _threads_only_raise(self) -> CrashParams:
-        if self.workers == "threads" and self.death != "exception":
-            raise ValueError(
-                "a thread can only die by an exception here: os._exit or SIGKILL in a thread "
-                "ends the whole process, which is this server"
-            )
-        return self
+    rules = (
+        Rule(
+            when=("workers", "threads"),
+            only=("death", ("exception",)),
+            because="a thread can only die by an exception here: os._exit or SIGKILL in a thread "
+            "ends the whole process, which is this server",
+        ),
+    )
 
 
 def main(p: CrashParams) -> Result:
@@ -45,9 +45,18 @@ def main(p: CrashParams) -> Result:
             t.start()
         for t in threads:
             t.join()
+        crashed = [t.name for t in threads if t.error is not None]
+        if (reason := stop_reason()) is not None:
+            return Result(
+                f"stopped; crashed before the stop: {crashed}", {"crashed": crashed, "stopped": reason}
+            )
         return Result(
-            f"thread {doomed} raised; the other {p.count - 1} threads finished",
-            {"crashed": [t.name for t in threads if t.error is not None]},
+            f"{', '.join(crashed)} raised; the other {p.count - len(crashed)} threads finished",
+            {"crashed": crashed},
+            notice=(
+                f"{', '.join(crashed)} raised ZeroDivisionError: its lane ends in a crash, reported "
+                f"by threading.excepthook; the other {p.count - len(crashed)} threads counted on to 10."
+            ),
         )
     mp = multiprocessing.get_context(p.start_method)
     procs = [
@@ -59,9 +68,21 @@ def main(p: CrashParams) -> Result:
     for proc in procs:
         proc.join()
     codes = {proc.name: proc.exitcode for proc in procs}
+    crashed = [name for name, code in codes.items() if code != 0]
+    values = {"exit_codes": codes, "crashed": crashed}
+    if (reason := stop_reason()) is not None:
+        return Result(f"stopped; exit codes {codes}", values | {"stopped": reason})
+    survivors = [proc.name for proc in procs if proc.exitcode == 0]
     return Result(
-        f"exit codes {codes}: only {procs[doomed - 1].name} died",
-        {"exit_codes": codes, "crashed": [name for name, code in codes.items() if code != 0]},
+        f"exit codes {codes}: only {', '.join(crashed)} died"
+        if crashed
+        else f"exit codes {codes}: nobody died",
+        values,
+        notice=(
+            f"{procs[doomed - 1].name} {how_it_ended(procs[doomed - 1].exitcode)}; "
+            f"{', '.join(survivors)} counted on to 10 and exited with 0: a process that dies takes "
+            "only itself down."
+        ),
     )
 
 

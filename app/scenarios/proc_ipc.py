@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from app.scenarios.base import Params, Result, Scenario
+from app.scenarios.base import Params, Result, Rule, Scenario, how_it_ended, stop_reason
 from app.scenarios.proc_work import consumer, pipe_consumer, pipe_producer, producer
+from app.timeline import JSON
 from app.traced import multiprocessing
 
 
@@ -24,32 +25,59 @@ class IpcParams(Params):
         "forkserver", description="How processes are started"
     )
 
-    @model_validator(mode="after")
-    def _one_reader_per_pipe(self) -> IpcParams:
-        if self.channel == "pipe" and self.consumers != 1:
-            raise ValueError("a pipe has exactly one reading end: use consumers = 1, or a queue")
-        return self
+    rules = (
+        Rule(
+            when=("channel", "pipe"),
+            only=("consumers", (1,)),
+            because="a pipe has exactly one reading end: use consumers = 1, or a queue",
+        ),
+    )
 
 
 def main(p: IpcParams) -> Result:
     mp = multiprocessing.get_context(p.start_method)
     if p.channel == "queue":
         q = mp.Queue(p.maxsize)
-        workers = [mp.Process(target=producer, args=(q, p.items, p.pace, p.consumers))]
-        workers += [mp.Process(target=consumer, args=(q, p.work)) for _ in range(p.consumers)]
+        workers = [mp.Process(target=producer, args=(q, p.items, p.pace, p.consumers), name="producer")]
+        workers += [
+            mp.Process(target=consumer, args=(q, p.work), name=f"consumer-{i + 1}")
+            for i in range(p.consumers)
+        ]
     else:
         reading, writing = mp.Pipe()
         workers = [
-            mp.Process(target=pipe_producer, args=(writing, p.items, p.pace)),
-            mp.Process(target=pipe_consumer, args=(reading, p.work)),
+            mp.Process(target=pipe_producer, args=(writing, p.items, p.pace), name="producer"),
+            mp.Process(target=pipe_consumer, args=(reading, p.work), name="consumer-1"),
         ]
     for w in workers:
         w.start()
     for w in workers:
         w.join()
+    return outcome(p, workers)
+
+
+def outcome(p: IpcParams, workers: list[multiprocessing.Process]) -> Result:
+    values: dict[str, JSON] = {
+        "items": p.items,
+        "consumers": p.consumers,
+        "exit_codes": [w.exitcode for w in workers],
+    }
+    if (reason := stop_reason()) is not None:
+        return Result(f"stopped before all {p.items} items had gone through", values | {"stopped": reason})
+    died = [w for w in workers if w.exitcode]
+    if died:
+        return Result(
+            "; ".join(f"{w.name} {how_it_ended(w.exitcode)}" for w in died)
+            + ": not every item may have arrived",
+            values | {"died": [w.name for w in died]},
+        )
     return Result(
         f"{p.items} items went from the producer to {p.consumers} consumer(s) through a {p.channel}",
-        {"items": p.items, "consumers": p.consumers, "exit_codes": [w.exitcode for w in workers]},
+        values,
+        notice=(
+            f"The producer sent {p.items} items through a {p.channel}; every arrow runs from a put "
+            "to the get that received it, across processes, and each item reached exactly one consumer."
+        ),
     )
 
 
@@ -65,5 +93,5 @@ SCENARIO = Scenario(
     params=IpcParams,
     main=main,
     order=30,
-    code=(producer, consumer, pipe_producer, pipe_consumer, main),
+    code=(producer, consumer, pipe_producer, pipe_consumer, main, outcome),
 )

@@ -6,9 +6,12 @@ from typing import Literal
 
 from pydantic import Field
 
-from app.scenarios.base import Params, Result, Scenario
+from app.measure import Phase, lane_states, measured
+from app.scenarios.base import Params, Result, Scenario, how_it_ended, plural, stop_reason
 from app.scenarios.proc_work import print_numbers
+from app.timeline import JSON
 from app.traced import multiprocessing
+from app.tracing import here
 
 StartMethod = Literal["forkserver", "spawn"]
 
@@ -27,15 +30,38 @@ class ProcPrintParams(Params):
 
 def main(p: ProcPrintParams) -> Result:
     mp = multiprocessing.get_context(p.start_method)
-    processes = [mp.Process(target=print_numbers, args=(p.pace,)) for _ in range(p.processes)]
-    for proc in processes:
-        proc.start()
-    for proc in processes:
-        proc.join()
+    with measured("processes") as phase:
+        processes = [mp.Process(target=print_numbers, args=(p.pace,)) for _ in range(p.processes)]
+        for proc in processes:
+            proc.start()
+        for proc in processes:
+            proc.join()
+    return outcome(p, phase, processes)
+
+
+def outcome(p: ProcPrintParams, phase: Phase, processes: list[multiprocessing.Process]) -> Result:
     codes = [proc.exitcode for proc in processes]
+    values: dict[str, JSON] = {"exit_codes": codes}
+    if (reason := stop_reason()) is not None:
+        return Result("stopped before every process had printed 1 to 10", values | {"stopped": reason})
+    died = [proc for proc in processes if proc.exitcode]
+    if died:
+        told = ", ".join(f"{proc.name} {how_it_ended(proc.exitcode)}" for proc in died)
+        return Result(
+            f"{told}; the other {len(processes) - len(died)} printed 1 to 10",
+            values | {"died": [proc.name for proc in died]},
+            notice="A process that dies takes only itself down: the others' lanes go on to the end.",
+        )
+    start_ms = lane_states(here()[0].events_so_far(), phase.lanes)["start"] / 1e6 / len(processes)
+    how = "forking the warm forkserver" if p.start_method == "forkserver" else "a fresh interpreter each"
     return Result(
-        f"{p.processes} processes ({p.start_method}) printed 1 to 10 each",
-        {"lines": 10 * p.processes, "exit_codes": codes},
+        f"{plural(p.processes, 'process')} ({p.start_method}) printed 1 to 10 each",
+        values | {"lines": 10 * p.processes, "start_ms": round(start_ms, 1)},
+        notice=(
+            f"Each lane begins with its start-up in purple: {start_ms:.1f} ms on average with "
+            f"{p.start_method} ({how}), before print_numbers runs. Then each process prints on its "
+            "own, with its own interpreter and GIL."
+        ),
     )
 
 
@@ -52,5 +78,5 @@ SCENARIO = Scenario(
     params=ProcPrintParams,
     main=main,
     order=10,
-    code=(print_numbers, main),
+    code=(print_numbers, main, outcome),
 )

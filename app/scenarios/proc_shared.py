@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from app.scenarios.base import Params, Result, Scenario
+from app.scenarios.base import Params, Result, Scenario, how_it_ended, stop_reason
 from app.scenarios.proc_work import add_many, add_many_in_array, add_many_in_shared_memory
 from app.traced import multiprocessing
 
@@ -72,11 +72,32 @@ def main(p: SharedParams) -> Result:
         final = int(block.peek("q"))  # the same 8 bytes, read as the workers read them
         block.close()
         block.unlink()  # the creator destroys the block (the run would, if we forgot)
+    return outcome(p, final, workers)
+
+
+def outcome(p: SharedParams, final: int, workers: list[multiprocessing.Process]) -> Result:
     expected = p.processes * p.times
     lost = expected - final
+    if (reason := stop_reason()) is not None:
+        return Result(
+            f"stopped part way: the counter reached {final} of {expected}; updates not made are not lost ones",
+            {"final": final, "stopped": reason},
+        )
+    died = [w for w in workers if w.exitcode]
+    if died:
+        return Result(
+            "; ".join(f"{w.name} {how_it_ended(w.exitcode)}" for w in died)
+            + f": the counter reached {final}, and the dead did not finish their updates",
+            {"final": final, "died": [w.name for w in died]},
+        )
+    how = "under the lock" if p.use_lock else f"with a {p.gap * 1000:g} ms gap between read and write"
     return Result(
         f"final counter {final}, expected {expected}: {lost} updates lost",
         {"final": final, "expected": expected, "lost": lost},
+        notice=(
+            f"{p.processes} processes each added 1 {p.times} times {how}: "
+            + (f"{lost} of {expected} updates were lost." if lost else f"all {expected} survived.")
+        ),
     )
 
 
@@ -94,5 +115,5 @@ SCENARIO = Scenario(
     params=SharedParams,
     main=main,
     order=40,
-    code=(add_many, add_many_in_shared_memory, main),
+    code=(add_many, add_many_in_array, add_many_in_shared_memory, main, outcome),
 )

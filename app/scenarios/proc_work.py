@@ -20,13 +20,27 @@ def print_numbers(pace: float) -> None:
         time.sleep(pace)
 
 
-def square(x: int, work: float = 0.0) -> int:
-    time.spin(work)  # stand-in for real work, so each task is wide enough to see
+def count_primes(below: int) -> int:
+    """How many primes are smaller than `below`, by trial division: plain CPU work,
+    the same amount every time it is called with the same number."""
+    count = 0
+    for n in range(2, below):
+        if all(n % d for d in range(2, int(n**0.5) + 1)):
+            count += 1
+    return count
+
+
+def sum_of_squares(n: int) -> int:
+    return sum(i * i for i in range(n))
+
+
+def square(x: int, work: int = 0) -> int:
+    sum_of_squares(work)  # some real CPU work, so each task is wide enough to see
     return x * x
 
 
-def risky_square(x: int, work: float = 0.0, dies_on: int = 3) -> int:
-    time.spin(work)
+def risky_square(x: int, work: int = 0, dies_on: int = 3) -> int:
+    sum_of_squares(work)
     if x == dies_on:
         os._exit(1)  # the worker process dies on the spot: no exception, no goodbye
     return x * x
@@ -114,3 +128,23 @@ def count_then_maybe_die(me: int, doomed: int, death: str, pace: float) -> None:
             if death == "os._exit":
                 os._exit(3)  # ends the process at once: nothing after this runs
             os.kill(os.getpid(), signal.SIGKILL)  # what the OOM killer does
+
+
+def fetch(seconds: float) -> None:
+    """A request whose reply takes `seconds`: the worker only waits (I/O)."""
+    time.sleep(seconds)
+
+
+counter = 0  # a global variable: every process has its own copy of this module
+
+
+def add_one(who: str) -> None:
+    global counter
+    counter += 1
+    print(f"{who}: counter is now {counter} here")
+
+
+def add_one_shared(shared: Any, who: str) -> None:
+    with shared.get_lock():
+        shared.value += 1  # a Value lives in shared memory: the parent sees this
+    print(f"{who}: the shared value is now {shared.value}")

@@ -12,7 +12,7 @@ import pkgutil
 import app.scenarios
 from app.scenarios.base import Scenario
 
-GROUPS = ("Threads", "Synchronisation", "Processes")
+GROUPS = ("Threads", "Synchronisation", "Processes", "asyncio", "Compare")
 
 
 def _discover() -> dict[str, Scenario]:
@@ -26,7 +26,3 @@ def _discover() -> dict[str, Scenario]:
 
 
 SCENARIOS: dict[str, Scenario] = _discover()
-
-
-def get(slug: str) -> Scenario | None:
-    return SCENARIOS.get(slug)

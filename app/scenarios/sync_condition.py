@@ -7,7 +7,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from app.scenarios.base import Params, Result, Scenario
+from app.scenarios.base import Params, Result, Scenario, stop_reason
+from app.timeline import JSON
 from app.traced import threading, time
 from app.traced.shared import gauge
 
@@ -69,8 +70,11 @@ def main(p: BufferParams) -> Result:
             time.sleep(p.consume_time)  # using the item
             consumed.append(item)
 
-    producers = [threading.Thread(target=producer, args=(i * 1000,)) for i in range(p.producers)]
-    consumers = [threading.Thread(target=consumer) for _ in range(p.consumers)]
+    producers = [
+        threading.Thread(target=producer, args=(i * 1000,), name=f"producer-{i + 1}")
+        for i in range(p.producers)
+    ]
+    consumers = [threading.Thread(target=consumer, name=f"consumer-{i + 1}") for i in range(p.consumers)]
     for t in producers + consumers:
         t.start()
     for t in producers:
@@ -79,9 +83,33 @@ def main(p: BufferParams) -> Result:
         put(None)  # one end marker per consumer
     for t in consumers:
         t.join()
+    return outcome(p, len(consumed))
+
+
+def outcome(p: BufferParams, used: int) -> Result:
+    made = p.producers * p.items
+    values: dict[str, JSON] = {"produced": made, "consumed": used, "capacity": p.capacity}
+    if (reason := stop_reason()) is not None:
+        values["stopped"] = reason
+        del values["produced"]  # how many were made before the stop was not counted
+        return Result(
+            f"stopped after {used} of {made} items were used",
+            values,
+            notice="The run was stopped part way: only the items used before the stop are counted.",
+        )
+    woken = {
+        "notify": "each notify woke one waiter",
+        "notify_all": "each notify_all woke every waiter, and most went back to waiting",
+        "forget": "nobody notified",
+    }[p.wake]
     return Result(
-        f"{p.producers * p.items} items made, {len(consumed)} used, through a buffer of {p.capacity}",
-        {"produced": p.producers * p.items, "consumed": len(consumed), "capacity": p.capacity},
+        f"{made} items made, {used} used, through a buffer of {p.capacity}",
+        values,
+        notice=(
+            f"{p.producers} producer(s) and {p.consumers} consumer(s) shared a buffer of "
+            f"{p.capacity}: {woken}, and all {used} items went through. The gauge under the "
+            "lanes is the buffer's fill."
+        ),
     )
 
 
@@ -99,5 +127,5 @@ SCENARIO = Scenario(
     params=BufferParams,
     main=main,
     order=30,
-    code=(main,),
+    code=(main, outcome),
 )

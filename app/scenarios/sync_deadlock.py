@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from app.scenarios.base import Params, Result, Scenario
+from app.scenarios.base import Params, Result, Scenario, stop_reason
 from app.traced import threading, time
 
 
@@ -39,9 +39,19 @@ def main(p: DeadlockParams) -> Result:
         t.start()
     for t in threads:
         t.join()
+    values = {"rounds_done": len(rounds_done), "rounds_planned": p.threads * p.rounds}
+    if (reason := stop_reason()) is not None:
+        return Result(
+            f"stopped after {len(rounds_done)} of {p.threads * p.rounds} rounds", values | {"stopped": reason}
+        )
     return Result(
         f"{len(rounds_done)} of {p.threads * p.rounds} rounds completed",
-        {"rounds_done": len(rounds_done), "rounds_planned": p.threads * p.rounds},
+        values,
+        notice=(
+            f"Every thread took its two locks in the same order: all {len(rounds_done)} rounds finished."
+            if p.same_order
+            else f"No circle of waits formed this time: all {len(rounds_done)} rounds finished by luck."
+        ),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from app.scenarios.base import Params, Result, Scenario
+from app.scenarios.base import Params, Result, Scenario, stop_reason
 from app.traced import print, threading, time
 
 
@@ -20,6 +20,7 @@ class PhaseParams(Params):
 def main(p: PhaseParams) -> Result:
     start = threading.Event(name="start")
     barrier = threading.Barrier(p.workers, name="barrier")
+    met: list[int] = []  # the phases everyone reached
 
     def worker(i: int) -> None:
         start.wait()  # everyone waits for the start signal
@@ -27,6 +28,7 @@ def main(p: PhaseParams) -> Result:
             time.sleep(p.work * (1 + (i + phase) % 3))  # uneven work: some finish early
             if barrier.wait() == 0:  # meet the others; one of them reports
                 print(f"phase {phase} done")
+                met.append(phase)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(p.workers)]
     for t in threads:
@@ -35,9 +37,18 @@ def main(p: PhaseParams) -> Result:
     start.set()  # go!
     for t in threads:
         t.join()
+    if (reason := stop_reason()) is not None:
+        return Result(
+            f"stopped after {len(met)} of {p.phases} meetings",
+            {"workers": p.workers, "phases_met": len(met), "stopped": reason},
+        )
     return Result(
-        f"{p.workers} workers started together and met {p.phases} times",
-        {"workers": p.workers, "phases": p.phases},
+        f"{p.workers} workers started together and met {len(met)} times",
+        {"workers": p.workers, "phases": len(met)},
+        notice=(
+            f"All {p.workers} workers waited for main's start signal, then met at the barrier "
+            f"{len(met)} times: each time the last to arrive released everyone at once."
+        ),
     )
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from app.scenarios.base import Params, Result, Scenario
+from app.scenarios.base import Params, Result, Scenario, stop_reason
+from app.timeline import JSON
 from app.traced import queue, threading, time
 
 
@@ -31,8 +32,11 @@ def main(p: QueueParams) -> Result:
             time.sleep(p.consume_time)  # using the item
             consumed.append(item)
 
-    producers = [threading.Thread(target=producer, args=(i * 1000,)) for i in range(p.producers)]
-    consumers = [threading.Thread(target=consumer) for _ in range(p.consumers)]
+    producers = [
+        threading.Thread(target=producer, args=(i * 1000,), name=f"producer-{i + 1}")
+        for i in range(p.producers)
+    ]
+    consumers = [threading.Thread(target=consumer, name=f"consumer-{i + 1}") for i in range(p.consumers)]
     for t in producers + consumers:
         t.start()
     for t in producers:
@@ -41,9 +45,28 @@ def main(p: QueueParams) -> Result:
         q.put(None)  # one end marker per consumer
     for t in consumers:
         t.join()
+    return outcome(p, len(consumed))
+
+
+def outcome(p: QueueParams, used: int) -> Result:
+    made = p.producers * p.items
+    values: dict[str, JSON] = {"produced": made, "consumed": used, "maxsize": p.maxsize}
+    if (reason := stop_reason()) is not None:
+        values["stopped"] = reason
+        del values["produced"]
+        return Result(
+            f"stopped after {used} of {made} items were used",
+            values,
+            notice="The run was stopped part way: only the items used before the stop are counted.",
+        )
     return Result(
-        f"{p.producers * p.items} items put, {len(consumed)} used, through a queue of {p.maxsize}",
-        {"produced": p.producers * p.items, "consumed": len(consumed), "maxsize": p.maxsize},
+        f"{made} items put, {used} used, through a queue of {p.maxsize}",
+        values,
+        notice=(
+            f"{p.producers} producer(s) put {made} items into a queue of {p.maxsize}; "
+            f"{p.consumers} consumer(s) got all {used}. Each arrow joins a get to the producer "
+            "that put that item; a put waits (red) while the queue is full, a get while it is empty."
+        ),
     )
 
 
@@ -59,4 +82,5 @@ SCENARIO = Scenario(
     params=QueueParams,
     main=main,
     order=40,
+    code=(main, outcome),
 )

@@ -7,7 +7,8 @@ import contextlib
 
 from pydantic import Field
 
-from app.scenarios.base import Params, Result, Scenario
+from app.scenarios.base import Params, Result, Scenario, stop_reason
+from app.timeline import JSON
 from app.traced import threading, time
 from app.traced.shared import Shared
 
@@ -29,29 +30,57 @@ def main(p: RaceParams) -> Result:
     counter = Shared(0, name="counter")
     lock = threading.Lock(name="lock")
     guard = lock if p.use_lock else contextlib.nullcontext()
+    made = [0] * p.threads  # updates each thread made (its own slot: no race here)
 
-    def add_one_many_times() -> None:
+    def add_one_many_times(me: int) -> None:
         for _ in range(p.iterations):
             with guard:
                 value = counter.value  # READ the shared counter
                 time.sleep(p.window)  # the window: other threads run here
                 counter.value = value + 1  # WRITE: overwrites what they wrote meanwhile
+            made[me] += 1
 
-    threads = [threading.Thread(target=add_one_many_times) for _ in range(p.threads)]
+    threads = [threading.Thread(target=add_one_many_times, args=(i,)) for i in range(p.threads)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    expected, actual = p.threads * p.iterations, counter.value
-    return Result(
-        f"counter is {actual}, expected {expected}: {expected - actual} updates lost",
-        {
-            "expected": expected,
-            "actual": actual,
-            "lost_updates": expected - actual,
-            "use_lock": p.use_lock,
-        },
-    )
+    return outcome(p, counter.value, sum(made))
+
+
+def outcome(p: RaceParams, actual: int, expected: int) -> Result:
+    lost = expected - actual
+    values: dict[str, JSON] = {
+        "expected": expected,
+        "actual": actual,
+        "lost_updates": lost,
+        "use_lock": p.use_lock,
+    }
+    if (reason := stop_reason()) is not None:
+        values["stopped"] = reason
+        return Result(
+            f"stopped after {expected} of {p.threads * p.iterations} updates: counter {actual}, "
+            f"{lost} of those updates lost",
+            values,
+            notice="The run was stopped part way: only the updates made before the stop are counted.",
+        )
+    if p.use_lock:
+        notice = (
+            f"With the lock, {p.threads} threads took turns: each read, paused {p.window * 1000:g} ms "
+            f"and wrote under the lock, and all {expected} updates survived."
+        )
+    elif lost:
+        notice = (
+            f"{lost} of {expected} updates were lost: two threads read the same value during the "
+            f"{p.window * 1000:g} ms window and both wrote it back plus one. The pink band marks the "
+            "first lost update; every pink ring is a write that was overwritten. Tick use_lock."
+        )
+    else:
+        notice = (
+            f"No update was lost this time ({expected} made): no thread happened to read the "
+            "counter between another's read and write. Run it again, or widen the window."
+        )
+    return Result(f"counter is {actual}, expected {expected}: {lost} updates lost", values, notice=notice)
 
 
 SCENARIO = Scenario(
@@ -67,4 +96,5 @@ SCENARIO = Scenario(
     params=RaceParams,
     main=main,
     order=10,
+    code=(main, outcome),
 )

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from app.scenarios.base import Params, Result, Scenario
+from app.scenarios.base import Params, Result, Scenario, stop_reason
 from app.traced import threading, time
 
 
@@ -44,9 +44,16 @@ def main(p: ReentryParams) -> Result:
         t.start()
     for t in threads:
         t.join()
+    values = {"withdrawals": len(done), "balance": account["balance"]}
+    if (reason := stop_reason()) is not None:
+        return Result(
+            f"stopped after {len(done)} of {p.threads * p.withdrawals} withdrawals: balance {account['balance']}",
+            values | {"stopped": reason},
+        )
     return Result(
         f"{len(done)} withdrawals of 10: balance {account['balance']}",
-        {"withdrawals": len(done), "balance": account["balance"]},
+        values,
+        notice=f"withdraw() took the {p.lock} again inside balance() {len(done)} times without waiting.",
     )
 
 

@@ -6,7 +6,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from app.scenarios.base import Params, Result, Scenario
+from app.scenarios.base import Params, Result, Scenario, stop_reason
+from app.timeline import JSON
 from app.traced import threading, time
 
 
@@ -32,8 +33,10 @@ def main(p: SemaphoreParams) -> Result:
             with slots:  # waits while all K slots are taken
                 inside.append(me)
                 counts.append(len(inside))
-                time.sleep(p.hold)  # using the shared resource
-                inside.remove(me)
+                try:
+                    time.sleep(p.hold)  # using the shared resource
+                finally:
+                    inside.remove(me)  # even if the run is stopped while it sleeps
             time.sleep(p.rest)
 
     threads = [threading.Thread(target=use_a_slot, args=(i,)) for i in range(p.threads)]
@@ -41,10 +44,27 @@ def main(p: SemaphoreParams) -> Result:
         t.start()
     for t in threads:
         t.join()
-    most = max(counts)
+    return outcome(p, counts)
+
+
+def outcome(p: SemaphoreParams, counts: list[int]) -> Result:
+    most = max(counts, default=0)
+    values: dict[str, JSON] = {"slots": p.slots, "uses": len(counts), "max_holders": most}
+    if (reason := stop_reason()) is not None:
+        values["stopped"] = reason
+        return Result(
+            f"stopped after {len(counts)} of {p.threads * p.uses} uses; at most {most} held a slot at once",
+            values,
+            notice=f"{p.slots} slots: at most {most} held at once before the stop, measured.",
+        )
+    waited = "so the others waited their turn (red)" if p.threads > p.slots else "so nobody had to wait"
     return Result(
         f"{p.threads} threads used {p.slots} slots {len(counts)} times; at most {most} at once",
-        {"slots": p.slots, "uses": len(counts), "max_holders": most},
+        values,
+        notice=(
+            f"{p.slots} slots: at most {most} held at once, measured. {p.threads} threads wanted "
+            f"them, {waited}; each arrow is a release handing a slot to a waiter."
+        ),
     )
 
 
@@ -60,4 +80,5 @@ SCENARIO = Scenario(
     params=SemaphoreParams,
     main=main,
     order=20,
+    code=(main, outcome),
 )

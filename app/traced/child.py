@@ -11,16 +11,19 @@ Structure:
   `emit`/`check` API (so `app.traced.time.sleep`, `print`... work unchanged), the
   same t0 (the parent's, passed in: CLOCK_MONOTONIC is shared by every process on
   Linux, so timestamps need no translation), a stop flag that also consults the
-  parent's `multiprocessing.Event`, and a flusher thread that ships the buffer to
-  the parent in batches (every ~10 ms, when a batch holds `FLUSH_EVENTS` events or
-  the worker is about to block, and at exit) over
-  the child's *own* pipe. One pipe per child, never a shared queue: a child killed
-  in the middle of a write cannot take a shared lock down with it.
+  parent's `multiprocessing.Event`, its own CPU-clock `Sampler` (the lane waits for a
+  core when it gets less CPU than wall time), and a flusher thread that ships the
+  buffer to the parent in batches (every ~10 ms, when a batch holds `FLUSH_EVENTS`
+  events, and at exit) over the child's *own* pipe; a worker about to block ships its
+  own batch first, so a death right after cannot lose it. One pipe per child, never a
+  shared queue: a child killed in the middle of a write cannot take a shared lock down
+  with it.
 - `process_main` is the target of every traced `Process`, `pool_worker_main` of every
   traced `Pool` worker; `pool_init`/`Task` make a `ProcessPoolExecutor` worker draw
   its lane.
 
-Message on the pipe: ``(lane, pid, [raw events])``.
+Message on the pipe: ``(lane, pid, [raw events])``; the last one, sent when the child
+closes, adds the CPU time its lane used: ``(lane, pid, [raw events], cpu_ns)``.
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ from multiprocessing.synchronize import Event as MpEvent
 from multiprocessing.util import Finalize
 from typing import Any
 
-from app.timeline import Kind
+from app.sampler import Sampler
+from app.timeline import Kind, LaneKind
 from app.tracing import Recorder, Stop, bind, here
 
 FLUSH_S = 0.01
@@ -60,12 +64,31 @@ class ChildRecorder(Recorder):
         self._send_lock = threading.Lock()
         self._flusher = threading.Thread(target=self._flush_loop, name="interleave-flush", daemon=True)
         self._flusher.start()
+        self.sampler = Sampler(self).start()
+        self._cpu_at_start = time.thread_time_ns()
+
+    def lane_began(self, kind: LaneKind) -> None:
+        """This process's lane starts running (called in its main thread)."""
+        self._cpu_at_start = time.thread_time_ns()
+        self.sampler.started(self.lane, kind)
+        self.emit(self.lane, Kind.RUN)
+
+    def lane_ending(self) -> None:
+        """This process's lane is about to record its end (called in its main thread)."""
+        self.lane_cpu[self.lane] = time.thread_time_ns() - self._cpu_at_start
+        self.sampler.ended(self.lane)
 
     def emit(self, worker: str, kind: Kind, obj: str = "", detail: Any = None, link: str = "") -> None:
         super().emit(worker, kind, obj, detail, link)
-        # Ship at once when the worker is about to block (its events would otherwise
-        # sit here for the whole sleep or wait) or when a batch is full.
-        if kind in _BLOCKING or len(self._buffer) >= FLUSH_EVENTS:
+        if kind in _BLOCKING:
+            # About to block: ship now, from this thread. Its events would otherwise sit
+            # here for the whole sleep or wait, and a process that dies without a word
+            # (os._exit, a signal) right after would lose them: what it did up to its
+            # last wait is then always on its lane. All of them: the lane has told the
+            # sampler it blocks, and between samples nothing is back-dated any more.
+            with self.sampler.between_samples():
+                self.flush(everything=True)
+        elif len(self._buffer) >= FLUSH_EVENTS:
             self._wake.set()
 
     def check(self) -> None:
@@ -73,16 +96,19 @@ class ChildRecorder(Recorder):
             self.stop_reason = "the run was stopped"
         super().check()
 
-    def flush(self) -> None:
-        """Send what was recorded so far (one message); safe from any thread."""
+    def flush(self, last: bool = False, everything: bool = False) -> None:
+        """Send what was recorded so far (one message); safe from any thread. The
+        `last` message also carries the lane's CPU time and is sent even if empty;
+        `everything` ships what the sampler holds back too (see `emit`)."""
         with self._send_lock:
-            n = len(self._buffer)
-            if n == 0:
+            batch = self.take_raw(held_too=everything)
+            if not batch and not last:
                 return
-            batch = self._buffer[:n]
-            del self._buffer[:n]
+            message: tuple[Any, ...] = (self.lane, self._pid, batch)
+            if last:
+                message += (self.lane_cpu.get(self.lane),)
             try:
-                self._conn.send((self.lane, self._pid, batch))
+                self._conn.send(message)
             except OSError:  # the parent went away: nobody is listening any more
                 self._closing = True
 
@@ -96,10 +122,11 @@ class ChildRecorder(Recorder):
         """Stop the flusher, send the rest, close the pipe (at the child's exit)."""
         if self._closing and self._conn.closed:
             return
+        self.sampler.stop()  # nothing held back from now on
         self._closing = True
         self._wake.set()
         self._flusher.join(1.0)
-        self.flush()
+        self.flush(last=True)
         self._conn.close()
 
 
@@ -122,22 +149,23 @@ def process_main(
     ends the `start` segment the parent drew while the interpreter came up."""
     rec = ChildRecorder(conn, stop, t0_ns, lane)
     failed = False
+    end: tuple[Kind, str | None] = (Kind.DONE, None)
     with bind(rec, lane):
-        rec.emit(lane, Kind.RUN)
+        rec.lane_began(LaneKind.PROCESS)
         try:
             target(*args, **kwargs)
         except Stop as stopped:
-            rec.emit(lane, Kind.DONE, detail=f"stopped: {stopped}")
+            end = (Kind.DONE, f"stopped: {stopped}")
         except SystemExit as leaving:
             code = leaving.code if isinstance(leaving.code, int) else (0 if leaving.code is None else 1)
-            rec.emit(lane, Kind.DONE if code == 0 else Kind.CRASH, detail=f"sys.exit({leaving.code!r})")
+            end = (Kind.DONE if code == 0 else Kind.CRASH, f"sys.exit({leaving.code!r})")
             failed = code != 0
         except BaseException as error:
-            rec.emit(lane, Kind.CRASH, detail=describe_crash(error))
+            end = (Kind.CRASH, describe_crash(error))
             failed = True
-        else:
-            rec.emit(lane, Kind.DONE)
         finally:
+            rec.lane_ending()
+            rec.emit(lane, end[0], detail=end[1])
             rec.close()
     if failed:
         # The exit code an unhandled exception gives a real Process; the traceback is
@@ -169,7 +197,8 @@ def pool_init(lanes: list[str], conns: list[Connection], claim: Any, stop: MpEve
     # bind() for the rest of this process's life: pool workers run tasks on their main thread.
     _pool_binding = bind(rec, lane)
     _pool_binding.__enter__()
-    rec.emit(lane, Kind.RUN)
+    rec.lane_began(LaneKind.POOL_WORKER)
+    rec.blocked(lane)
     rec.emit(lane, Kind.WAIT, "tasks")
     # Now, not on the flusher's next tick: until the parent has one batch it cannot
     # tell which lane this process draws, and a worker that dies in its first task
@@ -181,6 +210,7 @@ def pool_init(lanes: list[str], conns: list[Connection], claim: Any, stop: MpEve
 def _pool_exit() -> None:
     rec = _pool_recorder
     if rec is not None:
+        rec.lane_ending()
         rec.emit(rec.lane, Kind.DONE)
         rec.close()
 
@@ -232,6 +262,7 @@ class Task:
         if isinstance(item, Stamped) and item.pickled_ns:
             transit_ms = (item.received_ns - item.pickled_ns) / 1e6
             detail = f"{text}: pickled by the parent {transit_ms:.2f} ms before this worker unpickled it"
+        rec.unblocked(me)
         rec.check()
         rec.emit(me, Kind.RUN, text, detail=detail)
         if isinstance(rec, ChildRecorder):
@@ -252,6 +283,7 @@ class Task:
         finally:
             with contextlib.suppress(RuntimeError):
                 rec, me = here()
+                rec.blocked(me)
                 rec.emit(me, Kind.WAIT, "tasks")
 
 
@@ -262,8 +294,9 @@ def pool_worker_main(lane: str, events: Connection, tasks: Connection, stop: MpE
     pool was closed) ends it. Waiting for a chunk is drawn as `wait` on "tasks" and,
     like every traced wait, ends with `Stop` if the run is stopped."""
     rec = ChildRecorder(events, stop, t0_ns, lane)
+    end: tuple[Kind, str | None] = (Kind.DONE, None)
     with bind(rec, lane):
-        rec.emit(lane, Kind.RUN)
+        rec.lane_began(LaneKind.POOL_WORKER)
         try:
             while (job := _next_job(rec, lane, tasks)) is not None:
                 task, chunk = job
@@ -275,17 +308,18 @@ def pool_worker_main(lane: str, events: Connection, tasks: Connection, stop: MpE
                         replies.append((index, False, error))
                 tasks.send(replies)
         except Stop as stopped:
-            rec.emit(lane, Kind.DONE, detail=f"stopped: {stopped}")
+            end = (Kind.DONE, f"stopped: {stopped}")
         except BaseException as error:
-            rec.emit(lane, Kind.CRASH, detail=describe_crash(error))
+            end = (Kind.CRASH, describe_crash(error))
             raise
-        else:
-            rec.emit(lane, Kind.DONE)
         finally:
+            rec.lane_ending()
+            rec.emit(lane, end[0], detail=end[1])
             rec.close()
 
 
 def _next_job(rec: ChildRecorder, lane: str, tasks: Connection) -> Any:
+    rec.blocked(lane)
     rec.emit(lane, Kind.WAIT, "tasks")
     while not tasks.poll(POLL_S):
         rec.check()

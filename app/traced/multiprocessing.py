@@ -22,6 +22,8 @@ done right: forks from a single-threaded helper that preloaded the light modules
 from __future__ import annotations
 
 import contextlib
+import os
+import secrets
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent import futures as _futures
@@ -43,6 +45,7 @@ from app.traced.threading import wait_in_slices
 from app.tracing import LimitExceeded, Stop, here
 
 BrokenProcessPool = _futures_process.BrokenProcessPool
+SHARED_MEMORY_PREFIX = "interleave_"
 
 
 def get_context(method: str = "forkserver") -> Context:
@@ -103,9 +106,13 @@ class Context:
         """`multiprocessing.shared_memory.SharedMemory(name, create, size)` (same
         arguments; `label` names it on the lanes). Offered by the context because the
         run owns what it creates: a block created here is closed and unlinked when the
-        run ends, after its children, even if the program forgot or was stopped."""
+        run ends, after its children, even if the program forgot or was stopped.
+        A block created without a name is named after this server process
+        (`interleave_<pid>_<random>` in /dev/shm), so an operator can tell whose it is."""
         rec, _ = here()
         rec.check()
+        if create and name is None:
+            name = f"{SHARED_MEMORY_PREFIX}{os.getpid()}_{secrets.token_hex(4)}"
         block = SharedMemory(
             _shared_memory.SharedMemory(name, create, size), label or rec.new_name("SharedMemory")
         )
@@ -129,7 +136,7 @@ class Process:
     ) -> None:
         rec, _ = here()
         self._hub = hub
-        self.name = name or rec.new_lane("Process")
+        self.name = rec.new_lane("Process", name)
         self._chan, self._writer = hub.channel(self.name)
         # Daemonic: if the server itself dies, multiprocessing's atexit ends these.
         self._process: BaseProcess = hub.ctx.Process(
@@ -434,10 +441,12 @@ def asking_the_os(what: str) -> Iterator[None]:
     """Draw the caller as `io` while the OS creates processes: the parent mostly
     waits on a fork/exec or on the forkserver's reply, it is not running Python."""
     rec, me = here()
+    rec.blocked(me)
     rec.emit(me, Kind.IO, what)
     try:
         yield
     finally:
+        rec.unblocked(me)
         rec.emit(me, Kind.RUN)
 
 

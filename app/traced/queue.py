@@ -40,7 +40,6 @@ class Queue:
 
     def __init__(self, maxsize: int = 0, *, name: str | None = None) -> None:
         rec, me = here()
-        self._recorder = rec
         self.name = name or rec.new_name(self._prefix)
         self.maxsize = maxsize
         self._items: deque[tuple[Any, str]] = deque()  # (item, who put it)

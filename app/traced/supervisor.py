@@ -170,7 +170,7 @@ class Hub:
 
     def started(self, lane: str, kind: LaneKind) -> None:
         """Draw `start` on a child's lane: from now until its first line runs."""
-        self.rec.emit(lane, Kind.START, detail=str(kind))
+        self.rec.start_lane(lane, kind)
         with self._lock:
             self._started.append(lane)
 
@@ -221,11 +221,13 @@ class Hub:
     def _receive(self, reader: _connection.Connection) -> None:
         chan = self._channels[reader]
         try:
-            lane, pid, batch = reader.recv()
+            lane, pid, batch, *last = reader.recv()  # the last message adds the lane's CPU time
         except (EOFError, OSError):
             self._hang_up(reader, chan)
             return
         chan.lane, chan.pid = lane, pid
+        if last and last[0] is not None:
+            self.rec.lane_cpu[lane] = last[0]
         self.rec.extend(batch)
         for raw in batch:
             if raw[2] in FINAL_STATES:
@@ -285,7 +287,8 @@ class Hub:
         left = self.live()
         for process in left:
             process.terminate()  # SIGTERM: a frozen process keeps it pending...
-        _connection.wait([p.sentinel for p in left], timeout=KILL_AFTER_S)
+        if left:  # wait() on no sentinels at all sleeps the whole timeout
+            _connection.wait([p.sentinel for p in left], timeout=KILL_AFTER_S)
         for process in self.live():
             process.kill()  # ...SIGKILL ends even a frozen one
 
@@ -311,8 +314,8 @@ class Hub:
             # the grace period, then end them.
             self.rec.stop(self.rec.stop_reason or "the program ended while processes were still running")
             self._on_stop("")  # the recorder no longer calls hooks once its program is over
-            left = self.live()
-            _connection.wait([p.sentinel for p in left], timeout=self.rec.stop_grace_s)
+            if left := self.live():
+                _connection.wait([p.sentinel for p in left], timeout=self.rec.stop_grace_s)
         self.force_end()
         with self._lock:
             releases, self._releases = self._releases, []

@@ -24,6 +24,7 @@ from app.timeline import Kind, LaneKind
 from app.tracing import Recorder, Stop, bind, describe_error, here
 
 POLL_S = 0.05
+START_WAIT_NS = 1_000_000  # a thread start slower than this shows as a wait on the starter's lane
 _RECLAIM_S = 2.0  # how long a stopped Condition.wait tries to take its lock back
 
 
@@ -39,6 +40,7 @@ def wait_in_slices(
     deadline = None if timeout is None or timeout < 0 else _time.monotonic() + timeout
     if deadline is None:  # only a wait without a timeout can be part of a deadlock
         rec.waiting_for[me] = obj
+    rec.blocked(me)
     rec.emit(me, Kind.WAIT, obj)
     try:
         while True:
@@ -51,6 +53,7 @@ def wait_in_slices(
                 return False
     finally:
         rec.waiting_for.pop(me, None)
+        rec.unblocked(me)
 
 
 def excepthook(args: _threading.ExceptHookArgs) -> None:
@@ -81,14 +84,28 @@ class Thread(_threading.Thread):
         self._recorder = rec
         # Daemon so that a run the server gave up on can never block its shutdown.
         super().__init__(
-            target=target, name=name or rec.new_lane("Thread"), args=args, kwargs=kwargs, daemon=True
+            target=target, name=rec.new_lane("Thread", name), args=args, kwargs=kwargs, daemon=True
         )
         self.error: BaseException | None = None
         rec.track_thread(self)
 
     def start(self) -> None:
-        self._recorder.emit(self.name, Kind.START, detail=str(LaneKind.THREAD))
-        super().start()
+        """Start the thread. The real start() waits until the new thread signals that
+        it runs; when other threads hold the interpreter that takes a while, and the
+        caller's lane shows it as a wait (drawn only if it lasted `START_WAIT_NS`)."""
+        rec, me = here()
+        rec.check()
+        rec.start_lane(self.name, LaneKind.THREAD)
+        began = rec.now()
+        rec.blocked(me)
+        try:
+            super().start()
+        finally:
+            rec.unblocked(me)
+        if rec.now() - began >= START_WAIT_NS:
+            obj = f"start {self.name}"
+            rec.emit_at(began, me, Kind.WAIT, obj)  # nothing else was recorded on this lane since
+            rec.emit(me, Kind.RUN, obj, link=self.name)
 
     def run(self) -> None:
         try:
@@ -150,7 +167,6 @@ class Lock(Acquirable):
 
     def __init__(self, *, name: str | None = None) -> None:
         rec, _ = here()
-        self._recorder = rec
         self.name = name or rec.new_name(self._prefix)
         self._lock: Any = _threading.Lock()
         self._last_releaser = ""
@@ -306,7 +322,6 @@ class Semaphore(Acquirable):
         if value < 0:
             raise ValueError("semaphore initial value must be >= 0")
         rec, me = here()
-        self._recorder = rec
         self.name = name or rec.new_name(self._prefix)
         self._cond = _threading.Condition(_threading.Lock())
         self._value = value
@@ -398,7 +413,6 @@ class Condition(Acquirable):
 
     def __init__(self, lock: Lock | None = None, *, name: str | None = None) -> None:
         rec, _ = here()
-        self._recorder = rec
         self.name = name or rec.new_name(self._prefix)
         self._lock = lock if lock is not None else RLock(name=f"{self.name}.lock")
         self._waiters: deque[_Waiter] = deque()
@@ -476,7 +490,6 @@ class Event:
 
     def __init__(self, *, name: str | None = None) -> None:
         rec, _ = here()
-        self._recorder = rec
         self.name = name or rec.new_name(self._prefix)
         self._flag = _threading.Event()
         self._setter = ""
@@ -513,6 +526,7 @@ class Event:
 
 
 BrokenBarrierError = _threading.BrokenBarrierError
+current_thread = _threading.current_thread  # a traced Thread's name is its lane
 
 
 class Barrier:
@@ -537,7 +551,6 @@ class Barrier:
         if parties < 1:
             raise ValueError("parties must be >= 1")
         rec, me = here()
-        self._recorder = rec
         self.name = name or rec.new_name(self._prefix)
         self._parties = parties
         self._action = action
@@ -646,6 +659,7 @@ __all__ = [
     "RLock",
     "Semaphore",
     "Thread",
+    "current_thread",
     "excepthook",
     "wait_in_slices",
 ]

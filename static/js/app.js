@@ -65,7 +65,9 @@
       state.lines.splice(i, 0, t);
     }
 
-    panel.querySelector("[data-action=stop]").addEventListener("click", () => fetch(`/runs/${id}/stop`, { method: "POST" }));
+    // Only the page that started the run has a Stop button (and the cookie that allows it).
+    const stop = panel.querySelector("[data-action=stop]");
+    if (stop) stop.addEventListener("click", () => fetch(`/runs/${id}/stop`, { method: "POST" }));
     panel.querySelector("[data-action=replay]").addEventListener("click", () => {
       timeline.replay(parseFloat(panel.querySelector("[data-speed]").value));
     });

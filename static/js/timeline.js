@@ -282,13 +282,14 @@
         g.textAlign = "right";
         g.fillText(lane.name, L.labelW - 8, y + L.laneH / 2);
         g.textAlign = "left";
-        const gil = lane.kind === "process" || lane.kind === "pool-worker" ? "cpu" : "gil";
+        // What a `gil` state waits for: its obj says ("GIL" or "CPU", app/sampler.py); else the lane kind.
+        const gil = (s) => s.obj === "CPU" ? "cpu" : s.obj === "GIL" ? "gil" : lane.kind === "process" || lane.kind === "pool-worker" ? "cpu" : "gil";
         for (const s of lane.segments) {
           if (s.t0 > upTo || s.state === "done") continue;
           const t1 = Math.min(s.t1 === null ? now : s.t1, upTo);
           const x0 = x(s.t0), w = Math.max(1, x(t1) - x0);
           if (s.state === "crash") { paths.crash.rect(x0, y, Math.max(4, w), L.laneH); continue; }
-          paths[s.state === "gil" ? gil : s.state].rect(x0, y + 3, w, L.laneH - 6);
+          paths[s.state === "gil" ? gil(s) : s.state].rect(x0, y + 3, w, L.laneH - 6);
         }
         for (const h of lane.holds) {
           if (h.t0 > upTo) continue;
@@ -585,8 +586,10 @@
       const dur = (seg.t1 === null ? this.model.tMax : seg.t1) - seg.t0;
       const hold = lane.holds.find((h) => h.t0 <= t && (h.t1 === null || h.t1 >= t));
       const isProcess = lane.kind === "process" || lane.kind === "pool-worker";
-      const state = STATE_WORDS[seg.state === "gil" && isProcess ? "cpu" : seg.state] || seg.state;
-      tip.textContent = `${lane.name}: ${state}${seg.obj ? " " + seg.obj : ""} for ${formatNs(dur, dur)}` +
+      const waitsForCore = seg.obj === "CPU" || (seg.obj !== "GIL" && isProcess);
+      const state = STATE_WORDS[seg.state === "gil" && waitsForCore ? "cpu" : seg.state] || seg.state;
+      const what = seg.state === "gil" ? " (estimated from CPU clocks)" : seg.obj ? " " + seg.obj : "";
+      tip.textContent = `${lane.name}: ${state}${what} for ${formatNs(dur, dur)}` +
         (hold ? ` · holds ${hold.obj}` : "") + (seg.detail && typeof seg.detail === "string" && seg.state !== "start" ? ` · ${seg.detail}` : "");
       tip.style.left = e.pageX + 12 + "px";
       tip.style.top = e.pageY + 12 + "px";

@@ -49,3 +49,21 @@ def console_errors(page: Any) -> list[str]:
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     return errors
+
+
+@pytest.fixture(autouse=True)
+def no_csp_violations(request: pytest.FixtureRequest) -> Any:
+    """Every browser test fails if the page broke its Content-Security-Policy (an inline
+    script or style, an eval, a load from elsewhere): the server sends the policy on
+    every page, so a violation is a feature that is broken for real users."""
+    if "page" not in request.fixturenames or request.node.get_closest_marker("csp_violation_expected"):
+        yield
+        return
+    page = request.getfixturevalue("page")
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None,
+    )
+    yield
+    assert violations == [], violations

@@ -1,0 +1,122 @@
+"""The API's bodies as pydantic models: what /docs shows is what is validated.
+
+`RunRequest` is a union discriminated by `scenario`, generated from the registry:
+each member pairs one scenario's slug with that scenario's own parameter model, so
+the schema states every parameter's type and bounds per scenario (and a
+schema-driven client's valid requests really are valid).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from app.runner import RunStatus
+from app.scenarios.base import Scenario
+from app.scenarios.params import FieldSpec, field_specs
+from app.scenarios.registry import SCENARIOS
+
+
+def _request_model(scenario: Scenario) -> type[BaseModel]:
+    name = "".join(part.capitalize() for part in scenario.slug.split("-"))
+    return create_model(
+        f"Run{name}",
+        __config__=ConfigDict(extra="forbid", title=f"Run “{scenario.title}”"),
+        scenario=(Literal[scenario.slug], Field(description=scenario.title)),  # type: ignore[arg-type]
+        params=(
+            scenario.params,
+            Field(default_factory=scenario.params, description="Omitted parameters take their defaults"),
+        ),
+    )
+
+
+_MEMBERS = tuple(_request_model(scenario) for scenario in SCENARIOS.values())
+RunRequest = Annotated[Union[_MEMBERS], Field(discriminator="scenario")]  # type: ignore[valid-type]  # noqa: UP007
+
+
+def scenario_and_params(request: BaseModel) -> tuple[str, dict[str, Any]]:
+    """The slug and the raw parameters of a validated request (the service validates
+    them again for the pages' sake: one rule, two doors)."""
+    params: BaseModel = request.params  # type: ignore[attr-defined]
+    slug: str = request.scenario  # type: ignore[attr-defined]
+    return slug, params.model_dump()
+
+
+class RunResult(BaseModel):
+    summary: str = Field(description="One sentence from the run's own numbers")
+    values: dict[str, Any] = Field(description="The numbers behind it")
+    notice: str = Field("", description="What to notice in this run's lanes, from its parameters and numbers")
+
+
+class RunSummary(BaseModel):
+    """A run: what ran, how it stands, and what it produced."""
+
+    id: str
+    scenario: str
+    title: str
+    expects_stop: bool = Field(description="The lesson's point is an early stop (a deadlock caught)")
+    params: dict[str, Any]
+    status: RunStatus
+    reason: str | None = Field(description="Why a stopped run stopped")
+    error: str | None = Field(description="What a failed run raised")
+    result: RunResult | None
+    events: int = Field(description="Events recorded so far")
+    created_at: float = Field(description="When it was asked for (Unix time, seconds)")
+    started_at: float | None = Field(description="When its program started: event times count from here")
+    duration_ms: float | None
+
+
+class CreatedRun(RunSummary):
+    control: str = Field(
+        description="The run's control credential, returned only here: send it as the "
+        "X-Run-Control header to stop the run (the page that started it holds it as a cookie)"
+    )
+
+
+class ParamInfo(BaseModel):
+    name: str
+    label: str
+    help: str
+    kind: Literal["int", "float", "bool", "choice", "int-list"]
+    default: Any
+    minimum: float | None
+    maximum: float | None
+    choices: list[str]
+    allowed: str = Field(description="The allowed values, in words")
+
+    @classmethod
+    def of(cls, spec: FieldSpec) -> ParamInfo:
+        return cls(
+            name=spec.name,
+            label=spec.label,
+            help=spec.help,
+            kind=spec.kind,
+            default=spec.default,
+            minimum=spec.minimum,
+            maximum=spec.maximum,
+            choices=list(spec.choices),
+            allowed=spec.allowed,
+        )
+
+
+class ScenarioInfo(BaseModel):
+    """A lesson: its parameters with their bounds, and the exact code its workers run."""
+
+    slug: str
+    title: str
+    group: str
+    notice: str
+    params: list[ParamInfo]
+    source: str
+
+    @classmethod
+    def of(cls, scenario: Scenario) -> ScenarioInfo:
+        return cls(
+            slug=scenario.slug,
+            title=scenario.title,
+            group=scenario.group,
+            notice=scenario.notice,
+            params=[ParamInfo.of(spec) for spec in field_specs(scenario.params)],
+            source=scenario.source,
+        )

@@ -1,0 +1,209 @@
+"""The domain operations every door shares: start a run, stop one, find one.
+
+The JSON API, the htmx pages and the command line call these, never the runner's
+internals, so a rule (a limit, who may stop a run) lives in one place. Each refusal
+is a typed `Refusal` carrying what to do instead; the HTTP layer maps them to
+statuses in one handler (`app/api/errors.py`). No FastAPI here.
+
+Usage::
+
+    service = RunService(manager, settings)
+    started = service.start("lock-counter", {"pairs": 2}, client="10.0.0.7")
+    service.stop(started.run.id, control=started.control)
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from app.config import Settings
+from app.runner import Run, RunManager, TooManyRuns
+from app.scenarios import params as scenario_params
+from app.scenarios.base import Scenario
+from app.scenarios.registry import SCENARIOS
+
+STOPPED_BY_OWNER = "stopped by a viewer"
+
+
+# --- refusals -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a request: where, and what is allowed there."""
+
+    field: str
+    message: str
+
+
+class Refusal(Exception):
+    """A request turned down. `message` says what is wrong and what to do instead."""
+
+    def __init__(self, message: str, problems: list[Problem] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.problems = problems or []
+
+
+class UnknownScenario(Refusal):
+    """No scenario has that slug."""
+
+    def __init__(self, slug: str) -> None:
+        super().__init__(f"unknown scenario {slug!r}; known: {', '.join(SCENARIOS)}")
+
+
+class InvalidParams(Refusal):
+    """The parameters break their bounds; each problem says what is allowed."""
+
+
+class RunNotFound(Refusal):
+    """No run has that id (never existed, or forgotten)."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(
+            f"no run {run_id!r}: it never existed or has been forgotten; start one with POST /runs"
+        )
+
+
+class NotAllowed(Refusal):
+    """The caller may not do this to this run."""
+
+
+class Busy(Refusal):
+    """Come back later: `retry_after_s` says when it is worth trying again."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+    @property
+    def retry_after(self) -> int:
+        """Whole seconds, as the Retry-After header wants them (at least 1)."""
+        return max(1, math.ceil(self.retry_after_s))
+
+
+class ServerBusy(Busy):
+    """Every run slot of the server is taken."""
+
+
+class ClientBusy(Busy):
+    """This client already has as many runs going, or started, as it may."""
+
+
+# --- per-client limits ------------------------------------------------------------------
+@dataclass
+class _Bucket:
+    tokens: float
+    updated: float
+
+
+@dataclass
+class ClientLimits:
+    """How many runs one client (by address) may have running at once, and start per
+    minute (a token bucket: a burst of `per_minute`, then one every 60/per_minute s)."""
+
+    concurrent: int
+    per_minute: int
+    clock: Callable[[], float] = time.monotonic
+    _buckets: dict[str, _Bucket] = field(default_factory=dict)
+    refused: dict[str, int] = field(default_factory=lambda: {"concurrent": 0, "per_minute": 0})
+
+    def admit(self, client: str, running: int) -> None:
+        """Take one start from `client`'s allowance, or raise `ClientBusy`."""
+        if running >= self.concurrent:
+            self.refused["concurrent"] += 1
+            raise ClientBusy(
+                f"you already have {running} runs going, the most one client may have at once; "
+                "stop one or wait for it to finish",
+                retry_after_s=1.0,
+            )
+        now = self.clock()
+        bucket = self._buckets.get(client)
+        if bucket is None:
+            bucket = self._buckets[client] = _Bucket(float(self.per_minute), now)
+        rate = self.per_minute / 60.0
+        bucket.tokens = min(float(self.per_minute), bucket.tokens + (now - bucket.updated) * rate)
+        bucket.updated = now
+        if bucket.tokens < 1.0:
+            self.refused["per_minute"] += 1
+            raise ClientBusy(
+                f"you started {self.per_minute} runs within a minute, the most one client may; "
+                "wait a moment before the next",
+                retry_after_s=(1.0 - bucket.tokens) / rate,
+            )
+        bucket.tokens -= 1.0
+        self._forget_idle(now)
+
+    def _forget_idle(self, now: float) -> None:
+        """Drop buckets that have refilled: an idle client costs nothing to remember."""
+        if len(self._buckets) > 1024:
+            full = 60.0
+            for client in [c for c, b in self._buckets.items() if now - b.updated > full]:
+                del self._buckets[client]
+
+
+# --- the service --------------------------------------------------------------------
+@dataclass(frozen=True)
+class Started:
+    """A run just started, and the credential that lets its starter stop it."""
+
+    run: Run
+    control: str
+
+
+class RunService:
+    """Start, stop and find runs, enforcing every limit."""
+
+    def __init__(self, manager: RunManager, settings: Settings) -> None:
+        self.manager = manager
+        self.settings = settings
+        self.limits = ClientLimits(settings.max_runs_per_client, settings.runs_per_client_per_minute)
+
+    def scenario(self, slug: str) -> Scenario:
+        scenario = SCENARIOS.get(slug)
+        if scenario is None:
+            raise UnknownScenario(slug)
+        return scenario
+
+    def run(self, run_id: str) -> Run:
+        run = self.manager.get(run_id)
+        if run is None:
+            raise RunNotFound(run_id)
+        return run
+
+    def start(
+        self, slug: str, raw_params: Mapping[str, Any], client: str, *, from_text: bool = False
+    ) -> Started:
+        """Validate, check the limits, start. The returned `control` is the only way to
+        stop the run later: hand it to the starter once (a cookie, a 201 body).
+        `from_text`: the values are a form's strings, to be converted."""
+        scenario = self.scenario(slug)
+        try:
+            params = scenario_params.parse(scenario.params, raw_params, from_text=from_text)
+        except ValidationError as error:
+            problems = [Problem(**p) for p in scenario_params.explain(scenario.params, error)]
+            raise InvalidParams("the parameters are not allowed; each problem says why", problems) from None
+        running = sum(1 for run in self.manager.runs.values() if not run.finished and run.client == client)
+        self.limits.admit(client, running)
+        control = secrets.token_urlsafe(24)
+        try:
+            run = self.manager.start(scenario, params, client=client, control=control)
+        except TooManyRuns as error:
+            raise ServerBusy(str(error), retry_after_s=1.0) from None
+        return Started(run, control)
+
+    def stop(self, run_id: str, control: str | None) -> Run:
+        """Stop a run for whoever started it (the holder of its control credential)."""
+        run = self.run(run_id)
+        if not run.controlled_by(control):
+            raise NotAllowed(
+                "only whoever started this run may stop it: the browser that started it, or a "
+                "script sending the control token POST /runs returned, in the X-Run-Control header"
+            )
+        self.manager.stop(run, STOPPED_BY_OWNER)
+        return run

@@ -1,0 +1,151 @@
+"""The CPU-clock sampler, with real threads doing real work: what it draws, and that
+every lane's events still leave the recorder in time order."""
+
+from __future__ import annotations
+
+import threading as std_threading
+from collections import defaultdict
+from collections.abc import Iterable
+from itertools import pairwise
+
+from app.sampler import Sampler
+from app.scenarios.proc_work import count_primes
+from app.timeline import Event, Kind, LaneKind
+from app.traced import threading
+from app.tracing import Recorder, bind
+
+STATES = {Kind.START, Kind.RUN, Kind.IO, Kind.WAIT, Kind.GIL, Kind.DONE, Kind.CRASH}
+JOB = 60_000  # count the primes below this: ~0.2 s of CPU here
+
+
+def time_in_states(events: Iterable[Event], lane: str) -> dict[str, int]:
+    """ns per state of one lane, from its first event to its end; gil split by what it waits for."""
+    spent: dict[str, int] = defaultdict(int)
+    mine = [e for e in events if e.worker == lane and e.kind in STATES]
+    for here, following in pairwise(mine):
+        name = f"gil:{here.obj}" if here.kind is Kind.GIL else str(here.kind)
+        spent[name] += following.t_ns - here.t_ns
+    return dict(spent)
+
+
+def gil_share(spent: dict[str, int]) -> float:
+    """The share of its time a lane waited for the GIL, out of the time it did not wait
+    for a core: what other programs take from this shared machine is not the lesson's."""
+    could_run = sum(spent.values()) - spent.get("gil:CPU", 0)
+    return spent.get("gil:GIL", 0) / could_run if could_run else 0.0
+
+
+def sampled_run(workers: int) -> list[Event]:
+    """`workers` threads each count primes, with the sampler on; every event, drained
+    as the runner drains them (while the threads run), in the order they left."""
+    rec = Recorder()
+    sampler = Sampler(rec).start()
+    left: list[Event] = []
+    done = std_threading.Event()
+
+    def drain() -> None:
+        while not done.wait(0.016):
+            left.extend(rec.take())
+
+    drainer = std_threading.Thread(target=drain)
+    drainer.start()
+    try:
+        with bind(rec, "main", LaneKind.MAIN):
+            threads = [threading.Thread(target=count_primes, args=(JOB,)) for _ in range(workers)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+    finally:
+        done.set()
+        drainer.join()
+        sampler.stop()
+    left.extend(rec.take())
+    return left
+
+
+def test_a_lone_cpu_bound_thread_is_drawn_waiting_for_the_gil_at_most_2_percent_of_its_time() -> None:
+    events = sampled_run(1)
+    spent = time_in_states(events, "Thread-1")
+    assert spent.get("run", 0) > 0
+    # Waiting for a core (another program had it) is not waiting for the GIL: only
+    # the GIL share is bounded. The server's own threads must not show up.
+    assert gil_share(spent) <= 0.02, spent
+
+
+def test_four_cpu_bound_threads_are_drawn_waiting_for_the_gil_at_least_30_percent_of_their_time() -> None:
+    events = sampled_run(4)
+    spent = defaultdict(int)
+    for n in range(1, 5):
+        for state, ns in time_in_states(events, f"Thread-{n}").items():
+            spent[state] += ns
+    assert gil_share(spent) >= 0.30, dict(spent)
+
+
+def test_every_lane_leaves_the_recorder_in_time_order_although_the_sampler_back_dates() -> None:
+    events = sampled_run(4)
+    last: dict[str, int] = {}
+    for e in events:  # in the order take() handed them out, batch after batch
+        assert e.t_ns >= last.get(e.worker, 0), f"{e} arrived after a later event of its lane"
+        last[e.worker] = e.t_ns
+    for n in range(1, 5):
+        kinds = [e.kind for e in events if e.worker == f"Thread-{n}" and e.kind in STATES]
+        assert kinds[0] is Kind.START
+        assert kinds[-1] is Kind.DONE
+        assert Kind.DONE not in kinds[:-1]  # nothing drawn on a lane after its end
+
+
+def test_main_is_not_drawn_running_while_it_waits_to_start_threads_behind_the_gil() -> None:
+    events = sampled_run(4)
+    starts = [e.t_ns for e in events if e.kind is Kind.START and e.worker.startswith("Thread-")]
+    joining = next(
+        e.t_ns for e in events if e.worker == "main" and e.kind is Kind.WAIT and e.obj.startswith("join")
+    )
+    # From the second start (three threads compete by then) to main's first join.
+    window = [e for e in events if e.worker == "main" and starts[1] <= e.t_ns <= joining]
+    spent: dict[str, int] = defaultdict(int)
+    mine = [e for e in events if e.worker == "main" and e.kind in STATES]
+    for here, following in pairwise(mine):
+        begin, end = max(here.t_ns, starts[1]), min(following.t_ns, joining)
+        if end > begin:
+            spent[f"gil:{here.obj}" if here.kind is Kind.GIL else str(here.kind)] += end - begin
+    total = sum(spent.values())
+    assert window, "main recorded nothing while it started the threads"
+    # Starting a thread means waiting for it to get the interpreter, then for the
+    # interpreter back: mostly not running.
+    assert spent.get("run", 0) < 0.5 * total, dict(spent)
+
+
+def test_a_stopped_sampler_holds_nothing_back_and_leaves_the_recorder() -> None:
+    rec = Recorder()
+    sampler = Sampler(rec).start()
+    with bind(rec, "main", LaneKind.MAIN):
+        count_primes(5_000)
+    sampler.stop()
+    assert rec.hold_from is None
+    assert rec.watcher is None
+    assert [e.kind for e in rec.take()][-1] is Kind.DONE
+
+
+def test_a_process_lane_counts_every_wait_off_the_cpu_as_a_wait_for_a_core() -> None:
+    # A process's lane, as a child process has it: its only Python thread runs the work.
+    rec = Recorder()
+    sampler = Sampler(rec).start()
+    other_work = std_threading.Event()
+
+    def compete() -> None:  # an untraced thread eating the interpreter: not a lane
+        while not other_work.is_set():
+            count_primes(500)
+
+    rival = std_threading.Thread(target=compete)
+    rival.start()
+    try:
+        with bind(rec, "Process-1", LaneKind.PROCESS):
+            count_primes(JOB)
+    finally:
+        other_work.set()
+        rival.join()
+        sampler.stop()
+    spent = time_in_states(rec.take(), "Process-1")
+    assert "gil:GIL" not in spent
+    assert spent.get("gil:CPU", 0) > 0, spent
