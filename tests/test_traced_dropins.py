@@ -343,26 +343,14 @@ def test_sleep_zero_or_less_draws_a_moment_of_io_and_returns_at_once(seconds: fl
     assert [e.kind for e in rec.take()] == [Kind.START, Kind.RUN, Kind.IO, Kind.RUN, Kind.DONE]
 
 
-def test_a_stopped_run_interrupts_a_sleep_and_a_spin_at_their_next_slice() -> None:
+def test_a_stopped_run_interrupts_a_sleep_at_its_next_slice() -> None:
     rec = Recorder()
     with bind(rec, "main", LaneKind.MAIN):
         asleep = threading.Thread(target=time.sleep, args=(60,))
-        spinning = threading.Thread(target=time.spin, args=(60,))
         asleep.start()
-        spinning.start()
         rec.stop("test says stop")
-        join_all([asleep, spinning])
-    events = rec.take()
-    for name in ("Thread-1", "Thread-2"):
-        assert of(events, name)[-1].detail == "stopped: test says stop"
-
-
-def test_spin_ends_on_the_run_state_and_returns_its_checksum() -> None:
-    rec = Recorder()
-    with bind(rec, "main", LaneKind.MAIN):
-        assert isinstance(time.spin(0.01), int)
-    states = [e.kind for e in rec.take() if e.kind in (Kind.RUN, Kind.GIL)]
-    assert states[-1] is Kind.RUN
+        join_all([asleep])
+    assert of(rec.take(), "Thread-1")[-1].detail == "stopped: test says stop"
 
 
 def test_print_joins_its_values_with_sep_and_stops_in_a_stopped_run() -> None:
