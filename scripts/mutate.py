@@ -539,7 +539,8 @@ class Workspace:
             return "timeout", ""
         if code == 0:
             return "survived", ""
-        if code in (1, 2):  # a failing test, or a module that no longer imports
+        if code in (1, 2) or (code == 4 and "while loading conftest" in text):
+            # a failing test, or a module that no longer imports (for conftest: exit 4)
             failed = re.findall(r"^(?:FAILED|ERROR) (.+)$", text, re.MULTILINE)
             return "killed", failed[0] if failed else f"exit {code}"
         return "error", text[-2000:]
