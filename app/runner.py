@@ -23,7 +23,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -330,10 +330,13 @@ class Watchdog:
 
     _DEADLOCK_CONFIRM_S = 0.3  # generous: a starved machine can delay a woken thread
 
-    def __init__(self, run: Run, settings: Settings, started: float) -> None:
+    def __init__(
+        self, run: Run, settings: Settings, started: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.run = run
         self.settings = settings
         self.started = started
+        self._clock = clock  # seconds, as `started`; tests pass a clock they move by hand
         self._suspect: tuple[str, tuple[tuple[str, str], ...]] | None = None
         self._suspect_since = 0.0
         self._suspect_index = 0  # events already checked for the suspect's lanes moving
@@ -344,7 +347,7 @@ class Watchdog:
         rec = self.run.recorder
         if rec.stop_reason is not None:
             return
-        now = time.monotonic()
+        now = self._clock()
         if now - self.started > self.settings.max_run_seconds:
             self._stop(f"time limit: the run took longer than {self.settings.max_run_seconds:g} s")
         elif len(self.run.events) >= self.settings.max_events_per_run:
