@@ -30,7 +30,7 @@ from enum import StrEnum
 from app.config import Settings
 from app.sampler import Sampler
 from app.scenarios.base import Params, Result, Scenario
-from app.timeline import FINAL_STATES, JSON, STATES, Event, Kind, LaneKind
+from app.timeline import FINAL_STATES, JSON, STATES, Event, Kind, LaneKind, joining
 from app.tracing import Recorder, bind, describe_error
 
 MAIN_LANE = "main"
@@ -387,9 +387,11 @@ class Watchdog:
                 self._lane_state[event.worker] = event.kind
         self._seen = len(self.run.events)
         live = [lane for lane, state in self._lane_state.items() if state not in FINAL_STATES]
+        finished = {joining(lane) for lane, state in self._lane_state.items() if state in FINAL_STATES}
         # A lane whose latest events are not yet published counts as live and not
-        # waiting: the check errs towards "no deadlock".
-        if live and all(lane in waiting_for for lane in live):
+        # waiting; a join of a lane that has said its last word ends by itself (the
+        # thread or process is still exiting): the check errs towards "no deadlock".
+        if live and all(lane in waiting_for and waiting_for[lane] not in finished for lane in live):
             return "stuck", tuple(sorted((lane, waiting_for[lane]) for lane in live))
         return None
 

@@ -340,13 +340,6 @@ def test_one_live_lane_not_waiting_means_no_deadlock() -> None:
     assert "every thread is waiting" in run.recorder.stop_reason
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="false deadlock seen in the browser soak (shared-counter-processes stopped as "
-    "'every thread is waiting ...: main waits for join Process-4'): a child's `done` is "
-    "published before its interpreter has exited, and under load that exit takes longer "
-    "than the confirmation delay. The lead's fix to the stuck rule makes this pass.",
-)
 def test_joining_a_process_that_said_done_but_is_still_exiting_is_not_a_deadlock() -> None:
     events = lanes(
         ("main", Kind.START),
