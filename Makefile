@@ -36,7 +36,7 @@ soak: $(STAMP)  ## the fast suite N times (default 30) beside a CPU hog per core
 soak-browser: $(STAMP) browser  ## the browser suite N times (default 10) under the same load
 	$(PY) scripts/soak.py browser --runs $(or $(N),10)
 
-bench: $(STAMP)  ## overhead and start-cost numbers (see docs/PERFORMANCE.md)
+bench: $(STAMP) browser  ## overhead, start-cost and drawing numbers (see docs/PERFORMANCE.md)
 	$(PY) -m bench --write docs/PERFORMANCE.md
 
 load: $(STAMP)  ## a classroom's load on a real server, and what hostile clients cost (-> docs/PERFORMANCE.md)

@@ -11,7 +11,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from app.api import claims, docs, errors, exports, pages, runs, scenarios
+from app.api import claims, docs, errors, exports, pages, runs, scenarios, vocabulary
 from app.api.middleware import BodyLimit, SecurityHeaders
 from app.config import Settings, get_settings
 from app.runner import RunManager
@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (pages, runs, scenarios, exports, docs, claims):
+    for module in (pages, runs, scenarios, exports, docs, claims, vocabulary):
         app.include_router(module.router)
     errors.install(app)
     # Outermost last: the security headers go on every answer, the 413 included.

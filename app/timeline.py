@@ -2,7 +2,8 @@
 
 Every recorded fact is one `Event`. On the wire (SSE, exports) an event is the JSON
 array ``[t_ns, worker, kind, obj, detail, link]`` in that order, so a batch of
-thousands stays compact; `static/js/timeline.js` reads the same positions.
+thousands stays compact; `static/js/model.js` reads the same positions. How each state
+looks and reads (colour, pattern, words) is `app/palette.py`.
 
 A lane (one per worker) is always in exactly one *state*, from one state event to the
 next. *Instants* happen at a point in time on a lane and never change its state.

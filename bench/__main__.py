@@ -11,7 +11,7 @@ import re
 import sys
 from pathlib import Path
 
-from bench import sampler_cost, start_methods, tracing_overhead
+from bench import browser_draw, sampler_cost, start_methods, tracing_overhead
 
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
@@ -79,6 +79,7 @@ def report() -> str:
         f"{starts['note']}. fork: {starts['fork']['note']}." if "fork" in starts else starts["note"],
         "",
     ]
+    lines += browser_draw.report_lines(browser_draw.measure())
     return "\n".join(lines)
 
 
