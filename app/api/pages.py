@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -13,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 from app.api.deps import AppSettings, ClientAddress, RunDep, ScenarioDep, Service
 from app.api.errors import retry_headers, status_of
 from app.api.runs import hand_over_control
+from app.assets import TEMPLATES
 from app.scenarios.base import Scenario
 from app.scenarios.params import field_specs
 from app.scenarios.registry import SCENARIOS
@@ -20,7 +20,7 @@ from app.service import Refusal
 from app.timeline import Kind
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
-templates = Jinja2Templates(directory=Path(__file__).resolve().parents[2] / "templates")
+templates = Jinja2Templates(directory=TEMPLATES)
 LEGEND: list[tuple[str, str]] = [
     (Kind.START, "starting"),
     (Kind.RUN, "running"),
