@@ -3,6 +3,7 @@ marked interrupted, the oldest pruned first."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -62,14 +63,18 @@ def test_the_writer_writes_a_run_in_order_and_in_blocks(store: SqliteStore) -> N
     writer.ended("r1", Ending("done", 10.0, 3_500_000, None, None, {"summary": "ok", "values": {}}))
     writer.close()
     stored = store.record("r1")
-    assert stored is not None and stored.status == "done" and stored.result == {"summary": "ok", "values": {}}
+    assert stored is not None
+    assert stored.status == "done"
+    assert stored.result == {"summary": "ok", "values": {}}
     blocks = list(store.blocks("r1"))
     assert all(len(b) < 700 * 25 for b in blocks)  # compressed
     assert list(EventColumns.from_blocks(blocks)) == list(log)
 
 
 def test_runs_whose_server_died_are_marked_interrupted_and_keep_their_events(store: SqliteStore) -> None:
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
     dead_owner = this_process().rsplit("/", 2)[0] + f"/{gone.stdout.strip()}/0"
     store.apply(
         Changes(
@@ -77,11 +82,15 @@ def test_runs_whose_server_died_are_marked_interrupted_and_keep_their_events(sto
             blocks={"dead": [block_of(50)]},
         )
     )
-    assert not process_alive(dead_owner) and process_alive(this_process())
+    assert not process_alive(dead_owner)
+    assert process_alive(this_process())
     assert store.interrupt_orphans(process_alive, "the server died") == ["dead"]
     dead = store.record("dead")
-    assert dead is not None and dead.status == INTERRUPTED and dead.reason == "the server died"
-    assert dead.events == 50 and len(EventColumns.from_blocks(store.blocks("dead"))) == 50
+    assert dead is not None
+    assert dead.status == INTERRUPTED
+    assert dead.reason == "the server died"
+    assert dead.events == 50
+    assert len(EventColumns.from_blocks(store.blocks("dead"))) == 50
     assert store.record("alive").status == RUNNING  # type: ignore[union-attr]
 
 
@@ -130,14 +139,35 @@ async def test_a_run_reads_back_the_same_after_its_server_is_gone(database: Path
         assert again.status_code == 200
         assert again.json() == summary
         stream = parse_sse((await second.get(f"/runs/{run_id}/events")).text)
-        assert events_of(stream) == events and stream[-1].data == summary
-        resumed = parse_sse(
-            (await second.get(f"/runs/{run_id}/events", headers={"Last-Event-ID": "9"})).text
-        )
+        assert events_of(stream) == events
+        assert stream[-1].data == summary
+        resumed = parse_sse((await second.get(f"/runs/{run_id}/events", headers={"Last-Event-ID": "9"})).text)
         assert events_of(resumed) == events[10:]
         assert (await second.get(f"/runs/{run_id}/events.csv")).text == csv_before
         assert (await second.get(f"/watch/{run_id}")).status_code == 200
         stop = await second.post(f"/runs/{run_id}/stop")
         assert stop.status_code == 403  # no control credential: the same answer as before
         missing = await second.get("/runs/0123456789ab")
-        assert missing.status_code == 404 and "pruned" in missing.json()["message"]
+        assert missing.status_code == 404
+        assert "pruned" in missing.json()["message"]
+
+
+async def test_the_history_pages_fifty_runs_at_a_time_newest_first(database: Path) -> None:
+    store = SqliteStore(database)
+    runs = [record(f"run{i:02d}", 1_700_000_000.0 + i) for i in range(60)]
+    runs[59].status, runs[59].reason = INTERRUPTED, "the server stopped"
+    store.apply(Changes(created=runs))
+    store.close()
+    async for http in serve(database):
+        page = await http.get("/history")
+        assert page.status_code == 200
+        ids = re.findall(r'<tr class="history-run" data-run-id="(\w+)"', page.text)
+        assert ids == [f"run{i:02d}" for i in range(59, 9, -1)]
+        assert "interrupted: the server stopped" in page.text
+        (older,) = re.findall(r'hx-get="(/ui/history\?before=[^"]+)"', page.text)
+        rest = await http.get(older.replace("&amp;", "&"))
+        assert re.findall(r'data-run-id="(\w+)"', rest.text) == [f"run{i:02d}" for i in range(9, -1, -1)]
+        assert "Older runs" not in rest.text
+        none = await http.get("/ui/history", params={"scenario": "deadlock"})
+        assert "No runs kept yet for this lesson" in none.text
+        assert none.headers["HX-Push-Url"] == "/history?scenario=deadlock"

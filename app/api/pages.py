@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
@@ -39,7 +39,7 @@ def _groups() -> dict[str, list[Scenario]]:
     return dict(groups)
 
 
-def _scenario_context(scenario: Scenario, values: dict[str, str] | None = None) -> dict[str, object]:
+def _scenario_context(scenario: Scenario, values: dict[str, Any] | None = None) -> dict[str, object]:
     return {"scenario": scenario, "fields": field_specs(scenario.params), "values": values or {}}
 
 
@@ -55,7 +55,11 @@ async def index(request: Request, scenario: Annotated[str | None, Query()] = Non
 async def watch(request: Request, run: RunDep) -> HTMLResponse:
     """A shareable page for one run: students open the teacher's link and watch it (read-only)."""
     context = {"groups": _groups(), "legend": LEGEND, "run": run, "can_stop": False}
-    return templates.TemplateResponse(request, "index.html", context | _scenario_context(run.scenario))
+    # The form shows the values this run ran with: Run again repeats it.
+    values = run.params.model_dump()
+    return templates.TemplateResponse(
+        request, "index.html", context | _scenario_context(run.scenario, values)
+    )
 
 
 @router.get("/ui/scenarios/{slug}", response_class=HTMLResponse)
