@@ -11,7 +11,8 @@ import re
 import sys
 from pathlib import Path
 
-from bench import sampler_cost, start_methods, tracing_overhead
+from bench import history, sampler_cost, start_methods, tracing_overhead
+from bench.report import replace_section
 
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
@@ -96,6 +97,11 @@ def main() -> None:
         else:
             doc += "\n" + block + "\n"
         args.write.write_text(doc)
+    # Its own section: a 1M-event run on real servers (bytes per event, stream, store, reload).
+    kept = history.report()
+    print(kept)
+    if args.write:
+        replace_section(args.write, "history", kept)
 
 
 if __name__ == "__main__":
