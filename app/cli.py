@@ -95,7 +95,9 @@ def _parser() -> argparse.ArgumentParser:
         epilog=RUN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run.add_argument("lesson", metavar="LESSON", help="the lesson's name, e.g. lock-counter (see `interleave lessons`)")
+    run.add_argument(
+        "lesson", metavar="LESSON", help="the lesson's name, e.g. lock-counter (see `interleave lessons`)"
+    )
     run.add_argument(
         "--set",
         dest="values",
@@ -133,7 +135,9 @@ def _fail(message: str) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from app.server import serve  # uvicorn only when serving
 
-    overrides = {name: value for name, value in (("host", args.host), ("port", args.port)) if value is not None}
+    overrides = {
+        name: value for name, value in (("host", args.host), ("port", args.port)) if value is not None
+    }
     try:
         settings = Settings(**overrides)
     except ValidationError as error:

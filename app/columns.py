@@ -164,7 +164,7 @@ class EventColumns(Sequence[Event]):
 
     def _events(self, start: int, stop: int) -> Iterator[Event]:
         strings, detail = self._strings, self._detail_value
-        for t, w, k, o, d, l in zip(
+        for t, w, k, o, d, ln in zip(
             self._t[start:stop],
             self._worker[start:stop],
             self._kind[start:stop],
@@ -173,7 +173,7 @@ class EventColumns(Sequence[Event]):
             self._link[start:stop],
             strict=True,
         ):
-            yield Event(t, strings[w], KINDS[k], strings[o], None if d == 0 else detail(d), strings[l])
+            yield Event(t, strings[w], KINDS[k], strings[o], None if d == 0 else detail(d), strings[ln])
 
     def _detail_text(self, ident: int) -> bytes:
         start = self._detail_ends[ident - 2] if ident > 1 else 0
@@ -194,7 +194,7 @@ class EventColumns(Sequence[Event]):
         the columns (no Event tuples, details never decoded)."""
         sj, texts = self._string_json, {0: "null"}
         parts = []
-        for t, w, k, o, d, l in zip(
+        for t, w, k, o, d, ln in zip(
             self._t[start:stop],
             self._worker[start:stop],
             self._kind[start:stop],
@@ -206,7 +206,7 @@ class EventColumns(Sequence[Event]):
             text = texts.get(d)
             if text is None:
                 text = texts[d] = self._detail_text(d).decode()
-            parts.append(f"[{t},{sj[w]},{_KIND_JSON[k]},{sj[o]},{text},{sj[l]}]")
+            parts.append(f"[{t},{sj[w]},{_KIND_JSON[k]},{sj[o]},{text},{sj[ln]}]")
         return "[" + ",".join(parts) + "]"
 
     def nbytes(self) -> int:

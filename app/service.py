@@ -71,7 +71,9 @@ class InvalidParams(Refusal):
 class RunNotFound(Refusal):
     """No run has that id (never existed, or pruned from the history)."""
 
-    def __init__(self, run_id: str, why: str = "it never existed or has been pruned from the history") -> None:
+    def __init__(
+        self, run_id: str, why: str = "it never existed or has been pruned from the history"
+    ) -> None:
         super().__init__(f"no run {run_id!r}: {why}; start one with POST /runs")
 
 

@@ -42,8 +42,11 @@ def test_the_log_reads_back_every_event_by_index_slice_and_iteration() -> None:
     log.extend(iter(events[1_000:]))  # any iterable
     assert len(log) == len(events)
     assert list(log) == events
-    assert log[0] == events[0] and log[-1] == events[-1] and log[1_234] == events[1_234]
-    assert log[10:20] == events[10:20] and log[::500] == events[::500]
+    assert log[0] == events[0]
+    assert log[-1] == events[-1]
+    assert log[1_234] == events[1_234]
+    assert log[10:20] == events[10:20]
+    assert log[::500] == events[::500]
     assert all(isinstance(e.kind, Kind) for e in log[:50])
     with pytest.raises(IndexError):
         log[len(events)]
@@ -78,7 +81,8 @@ def test_details_are_interned_up_to_a_bound_and_never_shared_when_mutable() -> N
     log = EventColumns()
     log.extend([Event(i, "main", Kind.PRINT, "", f"line {i}") for i in range(INTERNED_DETAILS + 10)])
     log.extend([Event(0, "main", Kind.MARK, "", {"a": [1]})] * 2)
-    assert log[-1].detail == {"a": [1]} and log[-1].detail is not log[-2].detail
+    assert log[-1].detail == {"a": [1]}
+    assert log[-1].detail is not log[-2].detail
     assert [e.detail for e in log[:3]] == ["line 0", "line 1", "line 2"]
     assert log[INTERNED_DETAILS + 5].detail == f"line {INTERNED_DETAILS + 5}"
 

@@ -40,10 +40,12 @@ def test_a_run_survives_a_restart_its_page_and_stream_replay_in_full(tmp_path: P
         summary = httpx.get(f"{second.url}/runs/{run_id}")
         assert summary.status_code == 200
         assert summary.json() == before[-1].data
-        assert summary.json()["status"] == "done" and summary.json()["params"] == params | {"use_lock": True}
+        assert summary.json()["status"] == "done"
+        assert summary.json()["params"] == params | {"use_lock": True}
         after = parse_sse(httpx.get(f"{second.url}/runs/{run_id}/events", timeout=60).text)
         assert events_of(after) == events_of(before)
-        assert after[-1].event == "done" and after[-1].data == before[-1].data
+        assert after[-1].event == "done"
+        assert after[-1].data == before[-1].data
         assert [m.id for m in after if m.event == "events"][-1] == str(len(events_of(before)) - 1)
         resumed = parse_sse(
             httpx.get(f"{second.url}/runs/{run_id}/events", headers={"Last-Event-ID": "99"}, timeout=60).text
@@ -51,7 +53,8 @@ def test_a_run_survives_a_restart_its_page_and_stream_replay_in_full(tmp_path: P
         assert events_of(resumed) == events_of(before)[100:]
         assert httpx.get(f"{second.url}/runs/{run_id}/trace.json").json() == trace_before
         page = httpx.get(f"{second.url}/watch/{run_id}")
-        assert page.status_code == 200 and f'data-run-id="{run_id}"' in page.text
+        assert page.status_code == 200
+        assert f'data-run-id="{run_id}"' in page.text
         history = httpx.get(f"{second.url}/history")
         assert f"/watch/{run_id}" in history.text
 
@@ -79,6 +82,7 @@ def test_a_run_cut_off_by_a_killed_server_is_interrupted_with_its_events_kept(tm
         events = events_of(stream)
         assert len(events) == kept
         assert events[0][:3] == [events[0][0], "main", "start"]
-        assert stream[-1].event == "done" and stream[-1].data["status"] == "interrupted"
+        assert stream[-1].event == "done"
+        assert stream[-1].data["status"] == "interrupted"
         rows = httpx.get(f"{second.url}/history").text
         assert 'data-status="interrupted"' in rows

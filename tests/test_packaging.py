@@ -35,7 +35,9 @@ def test_pip_install_outside_the_checkout_serves_the_page(tmp_path: Path) -> Non
     venv.create(env_dir, with_pip=False)
     python = env_dir / "bin" / "python"
     site = subprocess.run(
-        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
     ).stdout.strip()
     # The test venv's dependencies, borrowed (appended after the new venv's own site-packages).
     Path(site, "borrowed-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
@@ -63,7 +65,8 @@ def test_pip_install_outside_the_checkout_serves_the_page(tmp_path: Path) -> Non
     try:
         wait_for_server(url, server)
         page = httpx.get(url + "/")
-        assert page.status_code == 200 and "Interleave" in page.text
+        assert page.status_code == 200
+        assert "Interleave" in page.text
         assets = sorted(set(re.findall(r"""(?:href|src)=["'](/static/[^"'?#]+)""", page.text)))
         assert assets
         for asset in assets:
