@@ -27,11 +27,12 @@ check: $(STAMP)  ## lint, format and types
 	$(PY) -m ruff format --check app tests bench
 	$(PY) -m mypy
 
-bench: $(STAMP)  ## overhead and start-cost numbers (see docs/PERFORMANCE.md)
+bench: $(STAMP)  ## overhead, start costs, a 1M-event run kept and reloaded (see docs/PERFORMANCE.md)
 	$(PY) -m bench --write docs/PERFORMANCE.md
 
-load: $(STAMP)  ## a classroom's load on a real server, and what hostile clients cost (-> docs/PERFORMANCE.md)
+load: $(STAMP)  ## a classroom's load, hostile clients (-> docs/PERFORMANCE.md), what runs out first (-> docs/SCALING.md)
 	$(PY) -m bench.load --write docs/PERFORMANCE.md
+	$(PY) -m bench.scaling --write docs/SCALING.md
 
 fuzz: $(STAMP)  ## a long schema-driven fuzz of the API with a random seed (printed, to replay)
 	$(PY) -m bench.fuzz --max-examples 100

@@ -1,12 +1,14 @@
-"""RunManager: starts runs, watches them, enforces limits, and keeps their event logs.
+"""RunManager: starts runs, watches them, enforces limits, keeps their event logs and
+publishes each run to the history (app/store) as it goes.
 
 Structure, one direction only:
 
     POST /runs -> RunManager.start() -> _drive() task on the event loop
                                          |-- run_in_executor(_execute): the scenario, in its own
                                          |   "director" thread, bound to the run's Recorder
-                                         '-- every frame: Recorder.take() -> Run.publish()
+                                         '-- every frame: Recorder.take() -> LiveRun.publish()
                                              (+ watchdog: deadlock, time and event limits)
+                                             -> HistoryWriter.logged() (a queue put)
 
 `_drive` is the one bridge between worker threads and asyncio: workers only append to
 the recorder's buffer; the loop drains it and wakes viewers. Nothing in a worker
