@@ -26,7 +26,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import ClassVar
@@ -39,7 +39,7 @@ from app.sampler import Sampler
 from app.scenarios.base import Params, Result, Scenario
 from app.store import Ending, RunRecord, interpreter_name, this_process
 from app.store.writer import HistoryWriter
-from app.timeline import FINAL_STATES, JSON, STATES, Event, Kind, LaneKind
+from app.timeline import FINAL_STATES, JSON, STATES, Event, Kind, LaneKind, joining
 from app.tracing import Recorder, bind, describe_error
 
 MAIN_LANE = "main"
@@ -450,10 +450,13 @@ class Watchdog:
 
     _DEADLOCK_CONFIRM_S = 0.3  # generous: a starved machine can delay a woken thread
 
-    def __init__(self, run: LiveRun, settings: Settings, started: float) -> None:
+    def __init__(
+        self, run: LiveRun, settings: Settings, started: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.run = run
         self.settings = settings
         self.started = started
+        self._clock = clock  # seconds, as `started`; tests pass a clock they move by hand
         self._suspect: tuple[str, tuple[tuple[str, str], ...]] | None = None
         self._suspect_since = 0.0
         self._suspect_index = 0  # events already checked for the suspect's lanes moving
@@ -464,7 +467,7 @@ class Watchdog:
         rec = self.run.recorder
         if rec.stop_reason is not None:
             return
-        now = time.monotonic()
+        now = self._clock()
         if now - self.started > self.settings.max_run_seconds:
             self._stop(f"time limit: the run took longer than {self.settings.max_run_seconds:g} s")
         elif len(self.run.events) >= self.settings.max_events_per_run:
@@ -504,9 +507,11 @@ class Watchdog:
                 self._lane_state[event.worker] = event.kind
         self._seen = len(self.run.events)
         live = [lane for lane, state in self._lane_state.items() if state not in FINAL_STATES]
+        finished = {joining(lane) for lane, state in self._lane_state.items() if state in FINAL_STATES}
         # A lane whose latest events are not yet published counts as live and not
-        # waiting: the check errs towards "no deadlock".
-        if live and all(lane in waiting_for for lane in live):
+        # waiting; a join of a lane that has said its last word ends by itself (the
+        # thread or process is still exiting): the check errs towards "no deadlock".
+        if live and all(lane in waiting_for and waiting_for[lane] not in finished for lane in live):
             return "stuck", tuple(sorted((lane, waiting_for[lane]) for lane in live))
         return None
 

@@ -73,3 +73,9 @@ class Event(NamedTuple):
 
     def to_wire(self) -> list[JSON]:
         return [self.t_ns, self.worker, str(self.kind), self.obj, self.detail, self.link]
+
+
+def joining(lane: str) -> str:
+    """The object a join waits on: "join Thread-2". One spelling, so the deadlock
+    watchdog can tell a join whose lane has already finished (it ends by itself)."""
+    return f"join {lane}"

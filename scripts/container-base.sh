@@ -1,6 +1,6 @@
 #!/bin/sh
 # Make this machine able to build and run our Dockerfile with podman, offline from
-# any image registry (see the team's notes/containers.md):
+# any image registry:
 #   1. podman, buildah, runc and debootstrap installed (apt-get, as root);
 #   2. a containers.conf (runc runtime, ulimits this sandbox allows) in the cache dir;
 #   3. a local stand-in for the official base image `docker.io/library/python:3.11-slim`,

@@ -6,15 +6,17 @@ import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from app.config import Settings
-from app.main import create_app
 from tests.live import ROOT, pick_free_port, wait_for_server
 from tests.live import live_server as serve
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 __all__ = ["ROOT", "pick_free_port", "wait_for_server"]
 
@@ -37,6 +39,10 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    # Imported here: tests that never start the app (most of them) skip FastAPI's
+    # import, ~1 s per pytest process, which `make mutate` starts once per mutant.
+    from app.main import create_app
+
     application = create_app(settings)
     async with application.router.lifespan_context(application):
         yield application

@@ -255,3 +255,15 @@ async def test_the_api_docs_load_only_local_files(client: httpx.AsyncClient, pat
     assert (
         await client.get(f"/static/vendor/{'swagger-ui' if path == '/docs' else 'redoc'}/{script}")
     ).status_code == 200
+
+
+async def test_the_form_and_the_api_share_one_client_allowance(app: FastAPI) -> None:
+    """One service behind both doors: runs started through the API count when the
+    same client uses the page's form, and the form's refusal says when to retry."""
+    async with client_at(app, "10.0.0.7") as browser:
+        mine = [(await browser.post("/runs", json=SLOW)).json()["id"] for _ in range(2)]
+        refused = await browser.post("/ui/runs", data={"scenario": "lock-counter"})
+        assert refused.status_code == 429
+        assert int(refused.headers["retry-after"]) >= 1
+        assert "at once" in refused.text
+        await stop_and_drain(browser, mine)

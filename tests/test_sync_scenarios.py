@@ -305,6 +305,8 @@ async def test_a_forgotten_notify_leaves_every_thread_waiting_and_is_caught(
     assert summary["reason"].startswith("deadlock: every thread is waiting")
     [mark] = [e for e in events if e[2] == "mark" and e[3] == "deadlock"]
     stuck = dict(mark[4]["stuck"])
-    assert stuck["main"].startswith("join ")
+    # main is joining a thread, or (if the producers got to finish first, as on a busy
+    # machine) putting an end marker into a full buffer
+    assert stuck["main"].startswith("join ") or stuck["main"] == "not_full", stuck["main"]
     assert {obj for worker, obj in stuck.items() if worker != "main"} <= {"not_empty", "not_full"}
     assert not [e for e in events if e[2] == "notify"]  # nobody was ever told

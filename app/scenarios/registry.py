@@ -26,7 +26,3 @@ def _discover() -> dict[str, Scenario]:
 
 
 SCENARIOS: dict[str, Scenario] = _discover()
-
-
-def get(slug: str) -> Scenario | None:
-    return SCENARIOS.get(slug)
