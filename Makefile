@@ -36,11 +36,12 @@ soak: $(STAMP)  ## the fast suite N times (default 30) beside a CPU hog per core
 soak-browser: $(STAMP) browser  ## the browser suite N times (default 10) under the same load
 	$(PY) scripts/soak.py browser --runs $(or $(N),10)
 
-bench: $(STAMP) browser  ## overhead, start-cost and drawing numbers (see docs/PERFORMANCE.md)
+bench: $(STAMP) browser  ## overhead, start costs, drawing, a 1M-event run kept and reloaded (see docs/PERFORMANCE.md)
 	$(PY) -m bench --write docs/PERFORMANCE.md
 
-load: $(STAMP)  ## a classroom's load on a real server, and what hostile clients cost (-> docs/PERFORMANCE.md)
+load: $(STAMP)  ## a classroom's load, hostile clients (-> docs/PERFORMANCE.md), what runs out first (-> docs/SCALING.md)
 	$(PY) -m bench.load --write docs/PERFORMANCE.md
+	$(PY) -m bench.scaling --write docs/SCALING.md
 
 fuzz: $(STAMP)  ## a long schema-driven fuzz of the API with a random seed (printed, to replay)
 	$(PY) -m bench.fuzz --max-examples 100

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
@@ -18,6 +20,12 @@ if TYPE_CHECKING:
 
 __all__ = ["ROOT", "pick_free_port", "wait_for_server"]
 
+# Never the user's own history: every Settings() and every server these tests start
+# (they inherit the environment) uses a database of the test session's, unless a test
+# names its own.
+_SESSION_DIR = tempfile.TemporaryDirectory(prefix="interleave-tests-")
+os.environ["INTERLEAVE_DATABASE"] = str(Path(_SESSION_DIR.name) / "runs.sqlite")
+
 
 @pytest.fixture
 def anyio_backend() -> str:
@@ -25,8 +33,8 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def settings() -> Settings:
-    return Settings()
+def settings(tmp_path: Path) -> Settings:
+    return Settings(database=tmp_path / "runs.sqlite")
 
 
 @pytest.fixture

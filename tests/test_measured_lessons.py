@@ -181,7 +181,10 @@ async def test_a_locked_counter_past_the_event_limit_is_stopped_and_says_so(
     summary, _ = await finished_run(client, "lock-counter", use_lock=True, iterations=100_000, hold=0)
     assert summary["status"] == "stopped"
     assert summary["reason"].startswith("event limit")
-    assert summary["result"] is None  # main was stopped in its join: no counts claimed
+    # Main is stopped in its join (no result), or its threads ended before the join looked
+    # at the stop: then it counts only the updates made before the stop, and says so.
+    result = summary["result"]
+    assert result is None or result["summary"].startswith("stopped after"), result
 
 
 async def test_lanes_with_roles_are_named_by_them(client: httpx.AsyncClient) -> None:

@@ -298,9 +298,11 @@ async def test_a_viewer_reads_a_run_in_batches_of_at_most_the_asked_size_from_wh
 
     run = await run_to_end(program)
     assert len(run.events) == 9  # start, run, 6 prints, done
-    batches = [(first, len(batch)) async for first, batch in run.follow(0, 4)]
+    batches = [(first, stop - first) async for first, stop in run.follow(0, 4)]
     assert batches == [(0, 4), (4, 4), (8, 1)]
-    resumed = [(first, [e.detail for e in batch]) async for first, batch in run.follow(5, 100)]
+    resumed = [
+        (first, [e.detail for e in run.events[first:stop]]) async for first, stop in run.follow(5, 100)
+    ]
     assert resumed == [(5, ["3", "4", "5", None])]
     assert [b async for b in run.follow(9, 100)] == []  # nothing after the end
 
@@ -357,8 +359,8 @@ async def test_a_viewer_receives_events_while_the_run_is_still_running() -> None
         run = manager.start(scenario(program), Params())
         assert await _wait(printed)
         seen: list[str] = []
-        async for _, batch in run.follow(0, 10_000):
-            seen.extend(str(e.detail) for e in batch if e.kind is Kind.PRINT)
+        async for first, stop in run.follow(0, 10_000):
+            seen.extend(str(e.detail) for e in run.events[first:stop] if e.kind is Kind.PRINT)
             if seen:
                 break  # it arrived live: the run has not ended
         assert seen == ["first"]

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from app.config import Settings
-from app.runner import Run, RunManager, RunStatus, Watchdog, find_wait_cycle
+from app.runner import LiveRun, RunManager, RunStatus, Watchdog, find_wait_cycle
 from app.scenarios.base import Params, Result, Scenario
 from app.timeline import Event, Kind
 from app.traced import threading
@@ -161,15 +161,15 @@ def lanes(*lines: tuple[str, Kind]) -> list[Event]:
 
 def watched(
     settings: Settings | None = None, events: list[Event] | None = None
-) -> tuple[Run, Watchdog, Clock]:
+) -> tuple[LiveRun, Watchdog, Clock]:
     settings = settings or Settings()
-    run = Run(id="r", scenario=scenario(lambda p: Result("")), params=Params(), recorder=Recorder())
+    run = LiveRun(id="r", scenario=scenario(lambda p: Result("")), params=Params(), recorder=Recorder())
     run.events.extend(events or [])
     clock = Clock()
     return run, Watchdog(run, settings, clock.now, clock=clock), clock
 
 
-def marks(run: Run) -> list[tuple[str, object]]:
+def marks(run: LiveRun) -> list[tuple[str, object]]:
     return [(e.obj, e.detail) for e in run.recorder.take() if e.kind is Kind.MARK and e.worker == "main"]
 
 
@@ -207,7 +207,7 @@ def test_a_stopped_run_keeps_its_first_reason_and_gets_no_second_mark() -> None:
     assert marks(run) == []
 
 
-def lock_cycle(run: Run) -> None:
+def lock_cycle(run: LiveRun) -> None:
     """Thread-1 holds A and waits for B; Thread-2 holds B and waits for A."""
     rec = run.recorder
     rec.track_exclusive(Held("A", "Thread-1"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -14,13 +13,14 @@ from app import palette
 from app.api.deps import AppSettings, ClientAddress, RunDep, ScenarioDep, Service
 from app.api.errors import retry_headers, status_of
 from app.api.runs import hand_over_control
+from app.assets import TEMPLATES
 from app.scenarios.base import Scenario
 from app.scenarios.params import field_specs
 from app.scenarios.registry import SCENARIOS
 from app.service import Refusal
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
-templates = Jinja2Templates(directory=Path(__file__).resolve().parents[2] / "templates")
+templates = Jinja2Templates(directory=TEMPLATES)
 # the words, colours and speeds every page draws with: one source, app/palette.py
 templates.env.globals.update(
     legend=palette.legend(), speeds=palette.speed_choices(), default_speed=f"{palette.DEFAULT_SPEED:g}"

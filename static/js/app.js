@@ -191,6 +191,7 @@ function describe(summary) {
   }
   if (summary.status === "done") return summary.result.summary + ` · ${summary.duration_ms.toFixed(1)} ms, ${summary.events} events`;
   if (summary.status === "stopped") return "Stopped: " + summary.reason + (summary.result ? " · " + summary.result.summary : "");
+  if (summary.status === "interrupted") return "Interrupted: " + summary.reason;
   return "Failed: " + summary.error;
 }
 
