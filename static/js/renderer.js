@@ -311,11 +311,14 @@ export class Renderer {
     g.rect(L.plotX, L.axisH, L.plotW, L.height - L.axisH);
     g.clip();
     this.drawStates(g, L, X, v0, v1, this.model.tMax);
-    this.drawHolds(g, L, X, v0, v1);
+    const reentries = this.drawHolds(g, L, X, v0, v1);
     this.drawLevels(g, L, X, v0, v1);
     this.drawTexts(g, L, X, v0, v1);
     this.drawLost(g, L, X);
     this.drawMarksAndCounts(g, L, X, v0, v1);
+    // over the arrows: a waiter's arrowhead lands where its RLock hold begins, which is
+    // where a re-entry often is
+    this.drawReentries(g, reentries);
     this.drawCycle(g, L, X);
     g.restore();
     this.drawNotes(g, L, X, v0, v1);
@@ -463,6 +466,11 @@ export class Renderer {
     }
     g.fillStyle = MARK.hold;
     g.fill(bars);
+    return again;
+  }
+
+  /** The marks where a holder took its RLock again (from `drawHolds`). */
+  drawReentries(g, again) {
     g.strokeStyle = MARK.halo;
     g.lineWidth = 2;
     g.stroke(again);
