@@ -20,6 +20,7 @@ import V from "/ui/vocabulary.js";
 export const SPEEDS = V.speeds; // app/palette.py
 const MIN_SPAN = 50; // ns: the deepest zoom
 const TAP_PX = 6; // a press that moves less than this is a click or a tap
+const FRAME_MS = 16; // a frame at 60 Hz
 
 export class Timeline {
   constructor(panel) {
@@ -262,7 +263,9 @@ export class Timeline {
     this.renderer.draw({
       view, cursor: this.cursor, hover: this.hover, selected: this.selected, folds: this.folds, avail: this.avail,
     });
-    if (this.overview) this.overview.draw(view, this.cursor);
+    // a frame that drew the lanes slowly leaves the strip's picture to the next one
+    const busy = performance.now() - started > FRAME_MS / 2;
+    if (this.overview && this.overview.draw(view, this.cursor, busy)) this.requestDraw();
     this.drawnAt = performance.now();
     const ms = this.drawnAt - started;
     const f = this.frames;

@@ -3,7 +3,7 @@
  * times a second while the run grows; moving the window only re-frames it. */
 import V from "/ui/vocabulary.js";
 import { NSTATES } from "./model.js";
-import { LOOKS, columnsToPaths } from "./renderer.js";
+import { LOOKS, PixelBars, Rects, columnsToPaths } from "./renderer.js";
 
 const CHROME = V.chrome;
 const MARK = V.marks;
@@ -16,10 +16,13 @@ export class Overview {
     this.cache = document.createElement("canvas");
     this.cached = { version: -1, width: 0, height: 0, at: 0 };
     this.acc = new Float64Array(0);
+    this.bars = new PixelBars(); // the summed states, as pixels (see renderer.js)
+    this.fills = LOOKS.map((look) => ({ colour: look.colour, tile: null }));
   }
 
-  /** Draw; the run's picture is re-made at most every `every` ms while it grows. */
-  draw(view, cursor, every = 250) {
+  /** Draw; the run's picture is re-made at most every `every` ms while it grows, and
+   *  not in a frame that has no time left (`busy`: it says so, and draws again soon). */
+  draw(view, cursor, busy = false, every = 250) {
     const c = this.canvas, m = this.model;
     const projector = document.documentElement.classList.contains("projector");
     const width = Math.max(100, c.parentElement.clientWidth);
@@ -32,7 +35,10 @@ export class Overview {
     }
     const now = performance.now();
     const stale = this.cached.version !== m.version || this.cached.width !== c.width || this.cached.height !== c.height;
-    if (stale && (m.done || now - this.cached.at >= every || this.cached.width !== c.width)) this.render(c.width, c.height);
+    const due = stale && (m.done || now - this.cached.at >= every || this.cached.width !== c.width);
+    const later = due && busy && !this.deferred; // the old picture stays a frame longer (once)
+    this.deferred = later;
+    if (due && !later) this.render(c.width, c.height);
     const g = c.getContext("2d");
     g.setTransform(1, 0, 0, 1, 0, 0);
     g.clearRect(0, 0, c.width, c.height);
@@ -52,6 +58,7 @@ export class Overview {
       g.fillRect(x(cursor) - 1, 0, 2, height);
     }
     this.geometry = { width, height, span };
+    return later;
   }
 
   render(w, h) {
@@ -68,17 +75,16 @@ export class Overview {
       const columns = Math.max(1, Math.floor(w / (w > 1200 ? 2 : 1))); // a device pixel or two each
       if (this.acc.length < columns * NSTATES) this.acc = new Float64Array(columns * NSTATES);
       const rowH = h / Math.ceil(lanes.length / per);
+      const paths = LOOKS.map(() => new Rects());
       for (let r = 0; r * per < lanes.length; r += 1) {
         const members = lanes.slice(r * per, (r + 1) * per);
         this.acc.fill(0, 0, columns * NSTATES);
         for (const lane of members) m.accumulate(lane, 0, m.tMax / columns, columns, this.acc, m.tMax);
-        const paths = LOOKS.map(() => new Path2D());
         columnsToPaths(this.acc, columns, paths, 0, w / columns, r * rowH + 1, rowH - 1);
-        for (let slot = 0; slot < LOOKS.length; slot += 1) {
-          g.fillStyle = LOOKS[slot].colour;
-          g.fill(paths[slot]);
-        }
       }
+      this.bars.begin(0, w, h, this.fills, "overview");
+      for (let slot = 0; slot < LOOKS.length; slot += 1) this.bars.fill(paths[slot], slot, 1);
+      this.bars.blit(g);
     }
     this.cached = { version: m.version, width: w, height: h, at: performance.now() };
   }

@@ -101,7 +101,7 @@ function pixel(hex) {
 }
 
 /** Rectangles of one fill, kept as numbers until they are rasterised. */
-class Rects {
+export class Rects {
   constructor() {
     this.a = new Float64Array(256);
     this.n = 0;
@@ -140,18 +140,8 @@ export class PixelBars {
         this.image = new ImageData(Math.max(1, width), Math.max(1, height));
         this.pixels = new Uint32Array(this.image.data.buffer);
       }
-      // per fill, per tile row: a row of the bitmap's width in that fill
-      this.rows = fills.map(({ colour, tile }) => {
-        if (!tile) return null;
-        const size = tile.width, data = new Uint32Array(tile.getContext("2d").getImageData(0, 0, size, size).data.buffer);
-        const rows = [];
-        for (let r = 0; r < size; r += 1) {
-          const row = new Uint32Array(width);
-          for (let x = 0; x < width; x += 1) row[x] = data[r * size + ((left + x) % size)];
-          rows.push(row);
-        }
-        return rows;
-      });
+      this.fills = fills;
+      this.rows = fills.map(() => null); // per fill, per tile row: a row as wide as the bitmap (made when first used)
       this.solid = fills.map(({ colour }) => pixel(colour));
     }
     this.pixels.fill(0);
@@ -160,7 +150,9 @@ export class PixelBars {
   /** Fill rectangles (CSS px, device pixel ratio dpr) with fill `f`. */
   fill(rects, f, dpr) {
     const a = rects.a, px = this.pixels, W = this.width, H = this.height, left = this.left;
-    const rows = this.rows[f], solid = this.solid[f];
+    const tile = this.fills[f].tile, solid = this.solid[f];
+    if (tile && !this.rows[f]) this.rows[f] = this.tileRows(tile);
+    const rows = this.rows[f];
     for (let i = 0; i < rects.n; i += 4) {
       let x0 = Math.round(a[i] * dpr) - left, x1 = Math.round((a[i] + a[i + 2]) * dpr) - left;
       let y0 = Math.round(a[i + 1] * dpr), y1 = Math.round((a[i + 1] + a[i + 3]) * dpr);
@@ -180,6 +172,21 @@ export class PixelBars {
         } else for (let x = x0; x < x1; x += 1) px[o + x] = solid;
       }
     }
+  }
+
+  /** A tile's rows repeated across the bitmap, in phase with the canvas origin. */
+  tileRows(tile) {
+    const size = tile.width, W = this.width;
+    const data = new Uint32Array(tile.getContext("2d").getImageData(0, 0, size, size).data.buffer);
+    const rows = [];
+    for (let r = 0; r < size; r += 1) {
+      const row = new Uint32Array(W + size);
+      const phase = this.left % size; // the bitmap's first column is this far into a tile
+      for (let x = 0; x < size; x += 1) row[x] = data[r * size + ((phase + x) % size)];
+      for (let filled = size; filled < W; filled *= 2) row.copyWithin(filled, 0, Math.min(filled, W - filled));
+      rows.push(row.subarray(0, W));
+    }
+    return rows;
   }
 
   /** Copy the bitmap onto g (whose transform is put back afterwards). */
@@ -717,14 +724,20 @@ export class Renderer {
       g.lineTo(x1 - headLen * Math.cos(angle + 0.4), y1 - headLen * Math.sin(angle + 0.4));
       g.closePath();
     };
-    const line = (i) => { g.beginPath(); g.moveTo(a[i], a[i + 1]); g.lineTo(a[i + 2], a[i + 3]); };
-    g.strokeStyle = MARK.halo;
-    g.lineWidth = L.arrow + (L.projector ? 4 : 2.5);
-    for (let i = 0; i < n; i += 4) { line(i); g.stroke(); }
+    // an upright arrow (most of them, but for deep zooms: a wake-up takes microseconds)
+    // is the rectangle its stroke would cover, which a canvas fills ~10 times faster
+    const lines = (colour, width) => {
+      g.strokeStyle = g.fillStyle = colour;
+      g.lineWidth = width;
+      for (let i = 0; i < n; i += 4) {
+        const x0 = a[i], y0 = a[i + 1], x1 = a[i + 2], y1 = a[i + 3];
+        if (Math.abs(x1 - x0) <= 0.25) g.fillRect((x0 + x1) / 2 - width / 2, Math.min(y0, y1), width, Math.abs(y1 - y0));
+        else { g.beginPath(); g.moveTo(x0, y0); g.lineTo(x1, y1); g.stroke(); }
+      }
+    };
+    lines(MARK.halo, L.arrow + (L.projector ? 4 : 2.5));
     for (let i = 0; i < n; i += 4) { head(i); g.stroke(); }
-    g.strokeStyle = MARK.link;
-    g.lineWidth = L.arrow;
-    for (let i = 0; i < n; i += 4) { line(i); g.stroke(); }
+    lines(MARK.link, L.arrow);
     g.fillStyle = MARK.link;
     for (let i = 0; i < n; i += 4) { head(i); g.fill(); }
   }
@@ -751,46 +764,50 @@ export class Renderer {
    *  copied bitmap is 2-3 times cheaper than a path and a fillText). */
   drawBadges(g, L, badges) {
     if (!badges.length) return;
-    const font = L.small, dpr = this.geometry.dpr;
+    const font = L.small, dpr = this.geometry.dpr, line = L.projector ? 2 : 1;
+    // A frame makes a few new bitmaps at most: a live run's counts change every frame,
+    // and a bitmap costs more to make than a badge to draw (the rest are drawn directly)
+    let made = 0;
     for (const b of badges) {
       const text = badgeText(b.links + b.instants);
       const bh = Math.min(b.row.h - L.holdH - 2, Math.round(font * 1.25));
       if (bh < 9) continue;
-      const pill = this.pill(text, font, bh, L.projector ? 2 : 1, dpr);
-      const w = pill.width / dpr;
+      const key = `${text}|${font}|${bh}|${line}|${dpr}`;
+      let pill = this.pills.get(key);
+      if (!pill && made < 12) {
+        pill = this.pill(key, text, font, bh, line, dpr);
+        made += 1;
+      }
+      const w = pill ? pill.width / dpr : this.pillWidth(text, font);
       const x = Math.round(b.x - w / 2), y = Math.round(b.row.y + L.holdH + 1 + (b.row.h - L.holdH - 1 - bh) / 2);
-      g.drawImage(pill, x, y, w, bh);
+      if (pill) g.drawImage(pill, x, y, w, bh);
+      else {
+        g.save();
+        g.translate(x, y);
+        paintPill(g, text, font, w, bh, line);
+        g.restore();
+      }
       this.hits.badges.push({ ...b, x, y, w, h: bh });
     }
   }
 
-  pill(text, font, h, line, dpr) {
-    const key = `${text}|${font}|${h}|${line}|${dpr}`;
-    let image = this.pills.get(key);
-    if (image) return image;
+  pillWidth(text, font) {
+    const probe = this.canvas.getContext("2d");
+    probe.font = `600 ${font}px system-ui, sans-serif`;
+    return Math.ceil(probe.measureText(text).width + font * 0.8);
+  }
+
+  pill(key, text, font, h, line, dpr) {
     if (this.pills.size > 4000) {
       for (const old of this.pills.values()) old.close(); // numbers change with the zoom: keep it bounded
       this.pills.clear();
     }
-    const probe = this.canvas.getContext("2d");
-    probe.font = `600 ${font}px system-ui, sans-serif`;
-    const w = Math.ceil(probe.measureText(text).width + font * 0.8);
+    const w = this.pillWidth(text, font);
     const surface = new OffscreenCanvas(Math.ceil(w * dpr), Math.ceil(h * dpr));
     const p = surface.getContext("2d");
     p.scale(dpr, dpr);
-    p.beginPath();
-    p.roundRect(line / 2, line / 2, w - line, h - line, (h - line) / 2);
-    p.fillStyle = CHROME.panel;
-    p.fill();
-    p.strokeStyle = MARK.badge;
-    p.lineWidth = line;
-    p.stroke();
-    p.font = `600 ${font}px system-ui, sans-serif`;
-    p.fillStyle = MARK.badge;
-    p.textAlign = "center";
-    p.textBaseline = "middle";
-    p.fillText(text, w / 2, h / 2 + 0.5);
-    image = surface.transferToImageBitmap(); // a bitmap copies fastest
+    paintPill(p, text, font, w, h, line);
+    const image = surface.transferToImageBitmap(); // a bitmap copies fastest
     this.pills.set(key, image);
     return image;
   }
@@ -1163,6 +1180,23 @@ export class Renderer {
     if (seg && seg.state !== STATE.done) return { type: "segment", seg, row, t };
     return { type: "lane", lane, row, t };
   }
+}
+
+/** A count badge at (0, 0): a pill w x h with the number in it. */
+function paintPill(p, text, font, w, h, line) {
+  p.beginPath();
+  p.roundRect(line / 2, line / 2, w - line, h - line, (h - line) / 2);
+  p.fillStyle = CHROME.panel;
+  p.fill();
+  p.strokeStyle = MARK.badge;
+  p.lineWidth = line;
+  p.stroke();
+  p.font = `600 ${font}px system-ui, sans-serif`;
+  p.fillStyle = MARK.badge;
+  p.textAlign = "center";
+  p.textBaseline = "middle";
+  p.fillText(text, w / 2, h / 2 + 0.5);
+  p.textAlign = "left";
 }
 
 function distanceToSegment(px, py, x0, y0, x1, y1) {
