@@ -66,8 +66,6 @@ export class Overview {
     c.width = w;
     c.height = h;
     const g = c.getContext("2d");
-    g.fillStyle = CHROME.track;
-    g.fillRect(0, 0, w, h);
     const lanes = m.lanes;
     if (lanes.length && m.tMax > 0) {
       const rows = Math.min(lanes.length, 6);
@@ -84,8 +82,12 @@ export class Overview {
       }
       this.bars.begin(0, w, h, this.fills, "overview");
       for (let slot = 0; slot < LOOKS.length; slot += 1) this.bars.fill(paths[slot], slot, 1);
-      this.bars.blit(g);
+      this.bars.put(g);
     }
+    g.globalCompositeOperation = "destination-over"; // the track beneath the bars
+    g.fillStyle = CHROME.track;
+    g.fillRect(0, 0, w, h);
+    g.globalCompositeOperation = "source-over";
     this.cached = { version: m.version, width: w, height: h, at: performance.now() };
   }
 

@@ -119,13 +119,13 @@ export class Rects {
 }
 
 /** The plot area as a bitmap: rectangles (CSS px) filled on whole device pixels with a
- *  state's colour and pattern, then copied onto a canvas in one drawImage. Each fill
+ *  state's colour and pattern, then put on a canvas at once. Each fill
  *  is a copy of a pre-made row of its tile (the pattern anchored at the canvas origin,
  *  as a canvas pattern is), so the cost follows the pixels covered, not the rectangles. */
 export class PixelBars {
   constructor() {
     this.key = "";
-    this.surface = null;
+    this.image = null;
   }
 
   /** Start a frame: `fills` = [{ colour, tile }] (tile: a canvas of the pattern over
@@ -135,8 +135,7 @@ export class PixelBars {
     if (key !== this.key) {
       this.key = key;
       this.left = left; this.width = width; this.height = height;
-      if (!this.surface || this.surface.width !== width || this.surface.height !== height) {
-        this.surface = new OffscreenCanvas(Math.max(1, width), Math.max(1, height));
+      if (!this.image || this.image.width !== width || this.image.height !== height) {
         this.image = new ImageData(Math.max(1, width), Math.max(1, height));
         this.pixels = new Uint32Array(this.image.data.buffer);
       }
@@ -189,13 +188,9 @@ export class PixelBars {
     return rows;
   }
 
-  /** Copy the bitmap onto g (whose transform is put back afterwards). */
-  blit(g) {
-    this.surface.getContext("2d").putImageData(this.image, 0, 0);
-    g.save();
-    g.setTransform(1, 0, 0, 1, 0, 0);
-    g.drawImage(this.surface, this.left, 0);
-    g.restore();
+  /** Write the bitmap onto g as it is (over whatever was there: a cleared canvas). */
+  put(g) {
+    g.putImageData(this.image, this.left, 0);
   }
 }
 
@@ -212,7 +207,7 @@ export class Renderer {
     this.hits = { arrows: [], instants: [], badges: [] };
     this.layer = null; // what drawStatic drew, kept while the model and the view stay
     this.layerKey = "";
-    this.pills = new Map(); // "text|font|height..." -> a drawn badge
+    this.pills = new Atlas(); // "text|font|height..." -> a drawn badge
   }
 
   // ---- layout ---------------------------------------------------------------
@@ -419,15 +414,19 @@ export class Renderer {
     }
     const left = Math.round(L.plotX * dpr);
     this.bars.begin(left, Math.round((L.plotX + L.plotW) * dpr) - left, Math.round(L.lanesBottom * dpr), this.fills, fillsKey);
-    this.drawAxis(g, L, X, v0, v1);
+    // The bars first, put as pixels on the cleared layer; then what lies beneath them,
+    // drawn behind what is there (the rows, then the axis and its grid lines)
+    this.drawStates(L, X, v0, v1, this.model.tMax);
+    const reentries = this.drawHolds(L, X, v0, v1);
+    this.bars.put(g);
+    g.globalCompositeOperation = "destination-over";
     this.drawRowsBackground(g, L, state);
+    this.drawAxis(g, L, X, v0, v1);
+    g.globalCompositeOperation = "source-over";
     g.save();
     g.beginPath();
     g.rect(L.plotX, L.axisH, L.plotW, L.height - L.axisH);
     g.clip();
-    this.drawStates(L, X, v0, v1, this.model.tMax);
-    const reentries = this.drawHolds(L, X, v0, v1);
-    this.bars.blit(g);
     this.drawLevels(g, L, X, v0, v1);
     this.drawTexts(g, L, X, v0, v1);
     this.drawLost(g, L, X);
@@ -759,34 +758,32 @@ export class Renderer {
     this.hits.instants.push({ x, y: row.y, h: row.h, lane, k });
   }
 
-  /** Count badges: a pill with a number, each drawn once into a small bitmap and
-   *  then copied: hundreds of texts a frame cost more than the lanes (measured: a
-   *  copied bitmap is 2-3 times cheaper than a path and a fillText). */
+  /** Count badges: a pill with a number, each drawn once into an atlas and then
+   *  copied: hundreds of texts a frame cost more than the lanes (measured: a copy is
+   *  2-3 times cheaper than a path and a fillText). One atlas, not a bitmap per pill:
+   *  a live run's counts change every frame, and a new bitmap costs ~1 ms to make. */
   drawBadges(g, L, badges) {
     if (!badges.length) return;
     const font = L.small, dpr = this.geometry.dpr, line = L.projector ? 2 : 1;
-    // A frame makes a few new bitmaps at most: a live run's counts change every frame,
-    // and a bitmap costs more to make than a badge to draw (the rest are drawn directly)
-    let made = 0;
+    // the new pills drawn first, then all copied: a copy from a canvas changed since the
+    // last copy takes a snapshot of all of it
+    const placed = [];
     for (const b of badges) {
       const text = badgeText(b.links + b.instants);
       const bh = Math.min(b.row.h - L.holdH - 2, Math.round(font * 1.25));
       if (bh < 9) continue;
       const key = `${text}|${font}|${bh}|${line}|${dpr}`;
       let pill = this.pills.get(key);
-      if (!pill && made < 12) {
-        pill = this.pill(key, text, font, bh, line, dpr);
-        made += 1;
+      if (!pill) {
+        const w = this.pillWidth(text, font);
+        pill = this.pills.add(key, w, bh, dpr, (p) => paintPill(p, text, font, w, bh, line));
       }
-      const w = pill ? pill.width / dpr : this.pillWidth(text, font);
+      placed.push(b, pill, bh);
+    }
+    for (let i = 0; i < placed.length; i += 3) {
+      const b = placed[i], pill = placed[i + 1], bh = placed[i + 2], w = pill.w;
       const x = Math.round(b.x - w / 2), y = Math.round(b.row.y + L.holdH + 1 + (b.row.h - L.holdH - 1 - bh) / 2);
-      if (pill) g.drawImage(pill, x, y, w, bh);
-      else {
-        g.save();
-        g.translate(x, y);
-        paintPill(g, text, font, w, bh, line);
-        g.restore();
-      }
+      g.drawImage(this.pills.canvas, pill.sx, pill.sy, pill.sw, pill.sh, x, y, w, bh);
       this.hits.badges.push({ ...b, x, y, w, h: bh });
     }
   }
@@ -795,21 +792,6 @@ export class Renderer {
     const probe = this.canvas.getContext("2d");
     probe.font = `600 ${font}px system-ui, sans-serif`;
     return Math.ceil(probe.measureText(text).width + font * 0.8);
-  }
-
-  pill(key, text, font, h, line, dpr) {
-    if (this.pills.size > 4000) {
-      for (const old of this.pills.values()) old.close(); // numbers change with the zoom: keep it bounded
-      this.pills.clear();
-    }
-    const w = this.pillWidth(text, font);
-    const surface = new OffscreenCanvas(Math.ceil(w * dpr), Math.ceil(h * dpr));
-    const p = surface.getContext("2d");
-    p.scale(dpr, dpr);
-    paintPill(p, text, font, w, h, line);
-    const image = surface.transferToImageBitmap(); // a bitmap copies fastest
-    this.pills.set(key, image);
-    return image;
   }
 
   /** Words on the bars, where there is room: printed values, pool tasks, crashes. */
@@ -1179,6 +1161,37 @@ export class Renderer {
     const seg = m.stateAt(lane, t);
     if (seg && seg.state !== STATE.done) return { type: "segment", seg, row, t };
     return { type: "lane", lane, row, t };
+  }
+}
+
+/** Small pictures drawn once, side by side on one canvas, each copied by its place:
+ *  { sx, sy, sw, sh } in device pixels, w x h in CSS pixels. When full, it starts over. */
+class Atlas {
+  constructor(width = 1024, height = 512) {
+    this.canvas = new OffscreenCanvas(width, height);
+    this.g = this.canvas.getContext("2d");
+    this.places = new Map();
+    this.x = 0; this.y = 0; this.rowH = 0;
+  }
+  get(key) { return this.places.get(key); }
+  /** Draw a picture w x h (CSS px) with paint(g) at (0, 0), at pixel ratio dpr. */
+  add(key, w, h, dpr, paint) {
+    const sw = Math.ceil(w * dpr), sh = Math.ceil(h * dpr), W = this.canvas.width, H = this.canvas.height;
+    if (this.x + sw > W) { this.x = 0; this.y += this.rowH + 1; this.rowH = 0; }
+    if (this.y + sh > H) {
+      this.g.setTransform(1, 0, 0, 1, 0, 0);
+      this.g.clearRect(0, 0, W, H);
+      this.places.clear();
+      this.x = this.y = this.rowH = 0;
+    }
+    const g = this.g;
+    g.setTransform(dpr, 0, 0, dpr, this.x, this.y);
+    paint(g);
+    const place = { sx: this.x, sy: this.y, sw, sh, w: sw / dpr, h: sh / dpr };
+    this.places.set(key, place);
+    this.x += sw + 1;
+    this.rowH = Math.max(this.rowH, sh);
+    return place;
   }
 }
 
