@@ -1221,7 +1221,7 @@ function distanceToSegment(px, py, x0, y0, x1, y1) {
 
 /** A tile of a state's bar: its colour, and its second channel in its ink colour
  *  (larger on a projector), in device pixels; null for a plain colour. */
-function makeTile(look, big, dpr) {
+export function makeTile(look, big, dpr) {
   const kind = look.pattern;
   if (kind === "solid") return null;
   const size = big ? 14 : 8, w = big ? 2.5 : 1.4;

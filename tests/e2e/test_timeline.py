@@ -542,3 +542,45 @@ def test_the_lost_update_label_sits_above_the_lanes(page: Page, live_server: str
     top_of_lanes = min(r["y"] for r in geo["rows"])
     assert geo["axisH"] + geo["notesH"] <= top_of_lanes  # the label's strip ends where the lanes begin
     shoot(page, tmp_path, "race-label")
+
+
+def test_state_bars_written_as_pixels_are_what_a_canvas_pattern_fill_draws(page: Page, live_server: str) -> None:
+    """The bars are written as pixels (a canvas rasterises thousands of rectangles far
+    slower): for every look, in both modes, the pixels are those of a canvas filling
+    the same rectangle with the look's tile as a pattern (anchored at the origin)."""
+    page.goto(f"{live_server}/")
+    differences = page.evaluate(
+        """async () => {
+          const { PixelBars, Rects, LOOKS, makeTile } = await import('/static/js/renderer.js');
+          const left = 13, W = 97, H = 41; // an odd offset: the pattern's phase follows the canvas, not the bitmap
+          const canvas = () => {
+            const c = document.createElement('canvas');
+            c.width = left + W; c.height = H;
+            return c.getContext('2d', { willReadFrequently: true });
+          };
+          const found = [];
+          for (const big of [false, true]) {
+            const fills = LOOKS.map(look => ({ colour: look.colour, tile: makeTile(look, big, 1) }));
+            const bars = new PixelBars();
+            LOOKS.forEach((look, f) => {
+              bars.begin(left, W, H, fills, String(big));
+              const rects = new Rects();
+              rects.rect(left + 3, 5, 61, 29);
+              rects.rect(left + 70, 2, 40, 7); // past the right edge: cut off there
+              bars.fill(rects, f, 1);
+              const ours = canvas();
+              bars.put(ours);
+              const theirs = canvas();
+              theirs.fillStyle = fills[f].tile ? theirs.createPattern(fills[f].tile, 'repeat') : look.colour;
+              theirs.fillRect(left + 3, 5, 61, 29);
+              theirs.fillRect(left + 70, 2, W - 70, 7);
+              const a = ours.getImageData(0, 0, left + W, H).data, b = theirs.getImageData(0, 0, left + W, H).data;
+              let differ = 0;
+              for (let i = 0; i < a.length; i += 1) if (a[i] !== b[i]) differ += 1;
+              if (differ) found.push(`${look.key}${big ? ' (projector)' : ''}: ${differ} bytes differ`);
+            });
+          }
+          return found;
+        }"""
+    )
+    assert differences == []
