@@ -544,7 +544,9 @@ def test_the_lost_update_label_sits_above_the_lanes(page: Page, live_server: str
     shoot(page, tmp_path, "race-label")
 
 
-def test_state_bars_written_as_pixels_are_what_a_canvas_pattern_fill_draws(page: Page, live_server: str) -> None:
+def test_state_bars_written_as_pixels_are_what_a_canvas_pattern_fill_draws(
+    page: Page, live_server: str
+) -> None:
     """The bars are written as pixels (a canvas rasterises thousands of rectangles far
     slower): for every look, in both modes, the pixels are those of a canvas filling
     the same rectangle with the look's tile as a pattern (anchored at the origin)."""
