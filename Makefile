@@ -44,7 +44,7 @@ load: $(STAMP)  ## a classroom's load, hostile clients (-> docs/PERFORMANCE.md),
 	$(PY) -m bench.scaling --write docs/SCALING.md
 
 fuzz: $(STAMP)  ## a long schema-driven fuzz of the API with a random seed (printed, to replay)
-	$(PY) -m bench.fuzz --max-examples 100
+	$(PY) -m bench.fuzz --max-examples 100 --write docs/PERFORMANCE.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .mutate .soak

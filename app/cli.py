@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import logging
 import signal
@@ -28,6 +29,7 @@ from app.scenarios.registry import SCENARIOS
 from app.service import InvalidParams, Refusal, RunService
 from app.store.writer import open_history
 from app.timeline import FINAL_STATES, STATES, Event, Kind
+from app.traced import supervisor
 
 USAGE_ERROR = 2  # argparse's own code for bad usage; ours for an unknown lesson or a bad value
 EXPORTS = {".json": "Chrome Trace Event JSON (open in ui.perfetto.dev)", ".csv": "CSV, one row per event"}
@@ -199,6 +201,10 @@ def _run(args: argparse.Namespace) -> int:
 async def _run_lesson(
     settings: Settings, lesson: str, values: dict[str, str], export_to: Path | None, as_json: bool
 ) -> int:
+    if settings.warm_up_processes:
+        # As the server does at start: a process lesson's first start should not carry
+        # the forkserver's own start-up (seconds on a busy machine).
+        await asyncio.to_thread(supervisor.warm_up)
     history = await asyncio.to_thread(open_history, settings)
     manager = RunManager(settings, history=history.writer)
     service = RunService(manager, settings, history.store)
@@ -347,4 +353,19 @@ def _duration(ns: int) -> str:
 
 def entry_point() -> None:
     """The `interleave` console script."""
+    _light_main_for_children()
     sys.exit(main())
+
+
+def _light_main_for_children() -> None:
+    """Let child processes skip re-importing the console script.
+
+    A spawn or forkserver child re-imports its parent's `__main__` before it runs its
+    target: by path for a script like `interleave`, whose first line imports this
+    module and, through it, pydantic and the runner (~350 ms of CPU in every child, so
+    a lesson's processes would show our start-up as theirs). Named as the light
+    `app.__main__` (what `python -m app` runs), the main module is one multiprocessing
+    does not import in children at all (`*.__main__` modules are skipped)."""
+    main_module = sys.modules["__main__"]
+    if getattr(main_module, "__spec__", None) is None:
+        main_module.__spec__ = importlib.util.find_spec("app.__main__")

@@ -124,3 +124,50 @@ def test_help_teaches_each_command(tmp_path: Path) -> None:
     run_help = interleave("run", "--help", database=tmp_path / "runs.sqlite", cwd=tmp_path)
     assert "NAME=VALUE" in run_help.stdout
     assert "exit status" in run_help.stdout
+
+
+# A stand-in for .venv/bin/interleave (its first line imports app.cli), starting one
+# forkserver child whose target reports which of our modules the child has imported.
+CONSOLE_SCRIPT = """
+import multiprocessing, sys
+import app.cli
+from child_target import modules_of_ours
+
+if __name__ == "__main__":
+    if sys.argv[1] == "light":
+        app.cli._light_main_for_children()
+    context = multiprocessing.get_context("forkserver")
+    queue = context.Queue()
+    child = context.Process(target=modules_of_ours, args=(queue,))
+    child.start()
+    print(" ".join(queue.get(timeout=60)))
+    child.join()
+"""
+CHILD_TARGET = """
+import sys
+
+def modules_of_ours(queue):
+    queue.put(sorted(name for name in sys.modules if name.startswith("app")))
+"""
+
+
+@pytest.mark.parametrize("main", ["as a script", "light"])
+def test_a_child_of_the_console_script_does_not_import_the_command_line(tmp_path: Path, main: str) -> None:
+    """A forkserver child re-imports its parent's main script before its target runs:
+    for `interleave`, app.cli and through it pydantic and the runner (~350 ms of CPU in
+    every lesson process). The entry point names the light `app.__main__` as the main
+    module instead, which children skip."""
+    (tmp_path / "console_script.py").write_text(CONSOLE_SCRIPT)
+    (tmp_path / "child_target.py").write_text(CHILD_TARGET)
+    done = subprocess.run(
+        [sys.executable, str(tmp_path / "console_script.py"), main],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    imported_in_child = done.stdout.split()
+    if main == "light":
+        assert "app.cli" not in imported_in_child, imported_in_child
+    else:  # what the entry point avoids: the child imported the whole command line
+        assert "app.cli" in imported_in_child, imported_in_child
