@@ -61,13 +61,16 @@ async def test_compare_cpu_threads_gain_nothing_while_processes_use_every_free_c
         assert model["cpu_ms"] > 0
         assert 0 < model["utilisation"] <= 1.05
         assert sum(model["states"].values()) == pytest.approx(1, abs=0.01)
+    # With the GIL the threads ran one at a time: together they kept at most one core
+    # busy, however loaded the machine. (Their speedup against the sequential phase is
+    # not asserted: beside CPU hogs the same jobs took 892 ms of CPU in that phase and
+    # 537 ms in the threads', so the baseline alone moved the ratio to 1.9x.)
+    threads = models["threads"]
+    assert threads["cpu_ms"] / threads["wall_ms"] <= 1.15, models
     # Other programs share this machine: the run measured the cores they left free in
-    # each phase. The sequential phase can use one core; threads, with the GIL, one at
-    # a time; processes, all of them at once.
+    # each phase. The sequential phase can use one core; processes, all of them at once.
     sequential = min(1.0, free_cores(values, "sequential"))
-    one_at_a_time = min(1.0, free_cores(values, "threads")) / sequential
     all_at_once = min(4, free_cores(values, "processes")) / sequential
-    assert models["threads"]["speedup"] < 1.3 * one_at_a_time, models
     if values["cores"] >= 2:
         # On a quiet 2-core machine: > 1.4, as the lesson says.
         assert models["processes"]["speedup"] > 0.7 * all_at_once, models
