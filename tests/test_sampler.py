@@ -12,6 +12,7 @@ from app.sampler import Sampler
 from app.scenarios.proc_work import count_primes
 from app.timeline import Event, Kind, LaneKind
 from app.traced import threading
+from app.traced import time as traced_time
 from app.tracing import Recorder, bind
 
 STATES = {Kind.START, Kind.RUN, Kind.IO, Kind.WAIT, Kind.GIL, Kind.DONE, Kind.CRASH}
@@ -149,3 +150,46 @@ def test_a_process_lane_counts_every_wait_off_the_cpu_as_a_wait_for_a_core() -> 
     spent = time_in_states(rec.take(), "Process-1")
     assert "gil:GIL" not in spent
     assert spent.get("gil:CPU", 0) > 0, spent
+
+
+def test_a_sleeping_thread_is_drawn_sleeping_never_waiting_for_the_gil() -> None:
+    """A thread in sleep() gains no CPU and wants none: the traced sleep tells the
+    sampler so, or its lane would turn grey while it sleeps."""
+    rec = Recorder()
+    sampler = Sampler(rec).start()
+    try:
+        with bind(rec, "main", LaneKind.MAIN):
+            sleeper = threading.Thread(target=traced_time.sleep, args=(0.3,), name="sleeper")
+            sleeper.start()
+            sleeper.join()
+    finally:
+        sampler.stop()
+    spent = time_in_states(rec.take(), "sleeper")
+    assert spent.get("io", 0) >= 0.3e9, spent
+    assert not [state for state in spent if state.startswith("gil")], spent
+
+
+def test_a_thread_that_slept_is_sampled_again_when_it_computes() -> None:
+    """After its sleep, a thread that competes for the GIL is drawn waiting for it: the
+    sleep hands the lane back to the sampler when it returns."""
+
+    def sleep_then_count() -> None:
+        traced_time.sleep(0.05)
+        count_primes(JOB)
+
+    rec = Recorder()
+    sampler = Sampler(rec).start()
+    try:
+        with bind(rec, "main", LaneKind.MAIN):
+            workers = [
+                threading.Thread(target=sleep_then_count, name="sleeper"),
+                threading.Thread(target=count_primes, args=(JOB,), name="counter"),
+            ]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
+    finally:
+        sampler.stop()
+    spent = time_in_states(rec.take(), "sleeper")
+    assert gil_share(spent) >= 0.2, spent

@@ -353,6 +353,17 @@ def test_a_stopped_run_interrupts_a_sleep_at_its_next_slice() -> None:
     assert of(rec.take(), "Thread-1")[-1].detail == "stopped: test says stop"
 
 
+def test_a_sleep_in_a_stopped_run_raises_before_it_draws_anything() -> None:
+    """A worker reaching sleep() after the stop ends there: no `io` segment is drawn for
+    a sleep that never happens (the stop is not discovered one slice later)."""
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        rec.stop("test says stop")
+        with pytest.raises(Stop):
+            time.sleep(60)
+    assert Kind.IO not in [e.kind for e in rec.take()]
+
+
 def test_print_joins_its_values_with_sep_and_stops_in_a_stopped_run() -> None:
     rec = Recorder()
     with bind(rec, "main"):
