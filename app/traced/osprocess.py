@@ -64,8 +64,3 @@ class SpawnProcess(context.SpawnProcess):
     def _Popen(process_obj: Any) -> Any:
         return _popen_class("spawn")(process_obj)
 
-
-PROCESS_CLASSES: dict[str, type[context.ForkServerProcess] | type[context.SpawnProcess]] = {
-    "forkserver": ForkServerProcess,
-    "spawn": SpawnProcess,
-}
