@@ -171,19 +171,26 @@ def test_a_sleeping_thread_is_drawn_sleeping_never_waiting_for_the_gil() -> None
 
 def test_a_thread_that_slept_is_sampled_again_when_it_computes() -> None:
     """After its sleep, a thread that competes for the GIL is drawn waiting for it: the
-    sleep hands the lane back to the sampler when it returns."""
+    sleep hands the lane back to the sampler when it returns. (Without that hand-back
+    it would show no GIL wait at all.)"""
 
     def sleep_then_count() -> None:
         traced_time.sleep(0.05)
+        awake.set()  # from here on both threads compute at once
+        count_primes(JOB)
+
+    def count_with_the_sleeper() -> None:
+        awake.wait()
         count_primes(JOB)
 
     rec = Recorder()
     sampler = Sampler(rec).start()
     try:
         with bind(rec, "main", LaneKind.MAIN):
+            awake = threading.Event()
             workers = [
                 threading.Thread(target=sleep_then_count, name="sleeper"),
-                threading.Thread(target=count_primes, args=(JOB,), name="counter"),
+                threading.Thread(target=count_with_the_sleeper, name="counter"),
             ]
             for worker in workers:
                 worker.start()
@@ -192,4 +199,4 @@ def test_a_thread_that_slept_is_sampled_again_when_it_computes() -> None:
     finally:
         sampler.stop()
     spent = time_in_states(rec.take(), "sleeper")
-    assert gil_share(spent) >= 0.2, spent
+    assert gil_share(spent) >= 0.1, spent
