@@ -170,9 +170,9 @@ def test_a_sleeping_thread_is_drawn_sleeping_never_waiting_for_the_gil() -> None
 
 
 def test_a_thread_that_slept_is_sampled_again_when_it_computes() -> None:
-    """After its sleep, a thread that competes for the GIL is drawn waiting for it: the
-    sleep hands the lane back to the sampler when it returns. (Without that hand-back
-    it would show no GIL wait at all.)"""
+    """After its sleep, a thread that competes for the GIL is drawn waiting when it
+    cannot run (for the GIL, or for a core on a busy machine): the sleep hands the lane
+    back to the sampler when it returns. Without that hand-back it shows no wait at all."""
 
     def sleep_then_count() -> None:
         traced_time.sleep(0.05)
@@ -199,4 +199,5 @@ def test_a_thread_that_slept_is_sampled_again_when_it_computes() -> None:
     finally:
         sampler.stop()
     spent = time_in_states(rec.take(), "sleeper")
-    assert gil_share(spent) >= 0.1, spent
+    waited = sum(ns for state, ns in spent.items() if state.startswith("gil:"))
+    assert waited >= 0.1 * sum(spent.values()), spent
