@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from multiprocessing import shared_memory as std_shared_memory
+from pathlib import Path
 
 import pytest
 
@@ -64,3 +65,5 @@ def test_cleanup_releases_views_left_open_then_closes_and_unlinks(block: SharedM
     block.release_block()  # no BufferError: the cast view is released first
     with pytest.raises(FileNotFoundError):
         std_shared_memory.SharedMemory(block.name)
+    # and this process no longer maps it (an unlinked block stays mapped until closed)
+    assert block.name not in Path("/proc/self/maps").read_text()

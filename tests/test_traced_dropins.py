@@ -4,6 +4,7 @@ relies on: arguments, return values, errors) while drawing what happened."""
 from __future__ import annotations
 
 import threading as std_threading
+import time as std_time
 
 import pytest
 
@@ -362,6 +363,16 @@ def test_a_sleep_in_a_stopped_run_raises_before_it_draws_anything() -> None:
         with pytest.raises(Stop):
             time.sleep(60)
     assert Kind.IO not in [e.kind for e in rec.take()]
+
+
+def test_a_sleeping_thread_uses_no_cpu() -> None:
+    """sleep() waits in the OS, slice by slice; it never spins on the clock."""
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        cpu_before = std_time.thread_time()
+        time.sleep(0.2)
+        cpu_spent = std_time.thread_time() - cpu_before
+    assert cpu_spent < 0.02, f"{cpu_spent * 1e3:.1f} ms of CPU while sleeping 200 ms"
 
 
 def test_print_joins_its_values_with_sep_and_stops_in_a_stopped_run() -> None:
