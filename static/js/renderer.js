@@ -1225,7 +1225,8 @@ class Atlas {
   }
 }
 
-// One atlas of count badges for the page: every timeline on it draws each pill once.
+// One atlas of count badges for the page: every timeline on it (and the made-up run
+// drawn while the page loads, static/js/warmup.js) draws each pill once.
 const PILLS = new Atlas();
 
 /** A count badge at (0, 0): a pill w x h with the number in it. */

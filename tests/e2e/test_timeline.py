@@ -594,6 +594,17 @@ def picture(page: Page) -> str:
     return data
 
 
+def test_the_page_warms_up_off_screen_and_leaves_nothing_behind(page: Page, live_server: str) -> None:
+    """While the page is idle, a made-up run is drawn out of sight (so the first real
+    run draws with compiled code); when it is done, nothing of it stays on the page."""
+    page.goto(f"{live_server}/")
+    page.wait_for_function("() => document.documentElement.dataset.warm", timeout=30_000)
+    assert page.locator("canvas").count() == 0  # no run yet, and the made-up one is gone
+    assert page.evaluate("() => Object.keys(Interleave.runs).length") == 0
+    run_from_page(page, live_server, "lock-counter", {"pairs": "2", "iterations": "20"})
+    assert page.locator("canvas.timeline").count() == 1
+
+
 def test_a_hover_over_a_picture_drawn_straight_onto_the_canvas_goes_away_cleanly(
     page: Page, live_server: str
 ) -> None:
