@@ -162,9 +162,9 @@ class EventColumns(Sequence[Event]):
     def __iter__(self) -> Iterator[Event]:
         return self._events(0, len(self))
 
-    def _events(self, start: int, stop: int) -> Iterator[Event]:
-        strings, detail = self._strings, self._detail_value
-        for t, w, k, o, d, ln in zip(
+    def _rows(self, start: int, stop: int) -> Iterator[tuple[int, int, int, int, int, int]]:
+        """Events [start, stop) as rows of codes: t, worker, kind, obj, detail, link."""
+        return zip(
             self._t[start:stop],
             self._worker[start:stop],
             self._kind[start:stop],
@@ -172,7 +172,11 @@ class EventColumns(Sequence[Event]):
             self._detail[start:stop],
             self._link[start:stop],
             strict=True,
-        ):
+        )
+
+    def _events(self, start: int, stop: int) -> Iterator[Event]:
+        strings, detail = self._strings, self._detail_value
+        for t, w, k, o, d, ln in self._rows(start, stop):
             yield Event(t, strings[w], KINDS[k], strings[o], None if d == 0 else detail(d), strings[ln])
 
     def _detail_text(self, ident: int) -> bytes:
@@ -194,15 +198,7 @@ class EventColumns(Sequence[Event]):
         the columns (no Event tuples, details never decoded)."""
         sj, texts = self._string_json, {0: "null"}
         parts = []
-        for t, w, k, o, d, ln in zip(
-            self._t[start:stop],
-            self._worker[start:stop],
-            self._kind[start:stop],
-            self._obj[start:stop],
-            self._detail[start:stop],
-            self._link[start:stop],
-            strict=True,
-        ):
+        for t, w, k, o, d, ln in self._rows(start, stop):
             text = texts.get(d)
             if text is None:
                 text = texts[d] = self._detail_text(d).decode()

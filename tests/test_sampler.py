@@ -36,9 +36,11 @@ def gil_share(spent: dict[str, int]) -> float:
     return spent.get("gil:GIL", 0) / could_run if could_run else 0.0
 
 
-def sampled_run(workers: int) -> list[Event]:
+def sampled_run(workers: int, *, first_computes_before_the_rest: bool = False) -> list[Event]:
     """`workers` threads each count primes, with the sampler on; every event, drained
-    as the runner drains them (while the threads run), in the order they left."""
+    as the runner drains them (while the threads run), in the order they left. With
+    `first_computes_before_the_rest`, main starts the others only once the first is
+    computing: from then on every start() has to win the interpreter from it."""
     rec = Recorder()
     sampler = Sampler(rec).start()
     left: list[Event] = []
@@ -52,9 +54,19 @@ def sampled_run(workers: int) -> list[Event]:
     drainer.start()
     try:
         with bind(rec, "main", LaneKind.MAIN):
-            threads = [threading.Thread(target=count_primes, args=(JOB,)) for _ in range(workers)]
+            computing = std_threading.Event()
+
+            def signal_then_count(below: int) -> None:
+                computing.set()
+                count_primes(below)
+
+            first = signal_then_count if first_computes_before_the_rest else count_primes
+            threads = [threading.Thread(target=first, args=(JOB,))]
+            threads += [threading.Thread(target=count_primes, args=(JOB,)) for _ in range(workers - 1)]
             for t in threads:
                 t.start()
+                if t is threads[0] and first_computes_before_the_rest:
+                    assert computing.wait(60), "the first thread never started computing"
             for t in threads:
                 t.join()
     finally:
@@ -97,7 +109,9 @@ def test_every_lane_leaves_the_recorder_in_time_order_although_the_sampler_back_
 
 
 def test_main_is_not_drawn_running_while_it_waits_to_start_threads_behind_the_gil() -> None:
-    events = sampled_run(4)
+    # The first thread computes before main starts the rest: each start then waits for
+    # the interpreter (on a loaded machine, a free one could make starting them take 1 ms).
+    events = sampled_run(4, first_computes_before_the_rest=True)
     starts = [e.t_ns for e in events if e.kind is Kind.START and e.worker.startswith("Thread-")]
     joining = next(
         e.t_ns for e in events if e.worker == "main" and e.kind is Kind.WAIT and e.obj.startswith("join")
