@@ -376,7 +376,12 @@ def test_a_failed_write_is_logged_and_the_writer_goes_on(
 def test_a_writer_never_started_closes_quietly_and_a_started_one_never_holds_up_exit(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "a.sqlite")
     HistoryWriter(store, 0.05, 100, 1 << 30).close()  # a server that failed before it started writing
+    writer = HistoryWriter(store, 0.05, 100, 1 << 30).start()
+    assert {"interleave-history"} <= {t.name for t in threading.enumerate()}  # named in a thread dump
+    writer.close()
     store.close()
+    # A program that started a writer and forgot to close it (a server failing at start-up,
+    # a script) still exits.
     program = (
         "import sys, threading; from pathlib import Path\n"
         "from app.store.sqlite import SqliteStore\n"
