@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PORT   ?= 8000
 
-.PHONY: run test check bench load fuzz browser clean
+.PHONY: run test check bench load fuzz browser clean mutate soak soak-browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,18 +23,28 @@ test: $(STAMP) browser  ## the whole suite: unit, API, browser, container
 	$(PY) -m pytest
 
 check: $(STAMP)  ## lint, format and types
-	$(PY) -m ruff check app tests bench
-	$(PY) -m ruff format --check app tests bench
+	$(PY) -m ruff check app tests bench scripts
+	$(PY) -m ruff format --check app tests bench scripts
 	$(PY) -m mypy
 
-bench: $(STAMP)  ## overhead and start-cost numbers (see docs/PERFORMANCE.md)
+mutate: $(STAMP)  ## mutation testing of the core into docs/TESTING.md (MODULES=app/export.py: just those; COMPARE=main: also score main's tests)
+	$(PY) scripts/mutate.py $(if $(MODULES),--modules $(MODULES)) $(if $(COMPARE),--compare $(COMPARE))
+
+soak: $(STAMP)  ## the fast suite N times (default 30) beside a CPU hog per core
+	$(PY) scripts/soak.py fast --runs $(or $(N),30)
+
+soak-browser: $(STAMP) browser  ## the browser suite N times (default 10) under the same load
+	$(PY) scripts/soak.py browser --runs $(or $(N),10)
+
+bench: $(STAMP) browser  ## overhead, start costs, drawing, a 1M-event run kept and reloaded (see docs/PERFORMANCE.md)
 	$(PY) -m bench --write docs/PERFORMANCE.md
 
-load: $(STAMP)  ## a classroom's load on a real server, and what hostile clients cost (-> docs/PERFORMANCE.md)
+load: $(STAMP)  ## a classroom's load, hostile clients (-> docs/PERFORMANCE.md), what runs out first (-> docs/SCALING.md)
 	$(PY) -m bench.load --write docs/PERFORMANCE.md
+	$(PY) -m bench.scaling --write docs/SCALING.md
 
 fuzz: $(STAMP)  ## a long schema-driven fuzz of the API with a random seed (printed, to replay)
-	$(PY) -m bench.fuzz --max-examples 100
+	$(PY) -m bench.fuzz --max-examples 100 --write docs/PERFORMANCE.md
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .mutate .soak

@@ -4,10 +4,13 @@ environment (prefix ``INTERLEAVE_``, e.g. ``INTERLEAVE_MAX_CONCURRENT_RUNS=2``).
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.store import default_database
 
 
 class Settings(BaseSettings):
@@ -23,7 +26,7 @@ class Settings(BaseSettings):
         30.0, gt=0, le=600, description="Wall-clock limit of a run; it is stopped (not killed) after this."
     )
     max_events_per_run: int = Field(
-        200_000,
+        1_000_000,
         ge=1_000,
         le=5_000_000,
         description="Events one run may record; it is stopped when it reaches this.",
@@ -35,10 +38,37 @@ class Settings(BaseSettings):
         description="Finished runs kept in memory for viewers and exports; oldest go first.",
     )
     kept_events: int = Field(
-        2_000_000,
+        5_000_000,
         ge=1_000,
         le=100_000_000,
-        description="Events kept in memory across finished runs (~150 bytes each); oldest runs go first.",
+        description="Events kept in memory across finished runs (~25 bytes each); oldest runs go "
+        "first. Runs beyond it are read back from the history when someone asks for them.",
+    )
+    database: Path = Field(
+        default_factory=default_database,
+        description="The SQLite file that keeps every run (its facts and events) across restarts; "
+        "created on first use. Default: runs.sqlite in the user's data folder "
+        "(~/.local/share/interleave on Linux).",
+    )
+    history_max_runs: int = Field(
+        10_000,
+        ge=1,
+        le=10_000_000,
+        description="Runs the history keeps at most; past it the oldest finished runs are deleted.",
+    )
+    history_max_bytes: int = Field(
+        1 << 30,
+        ge=1 << 20,
+        le=1 << 40,
+        description="Bytes of stored events the history keeps at most (a 1M-event run takes "
+        "~5 MB); past it the oldest finished runs are deleted.",
+    )
+    history_flush_seconds: float = Field(
+        0.5,
+        gt=0,
+        le=10,
+        description="How often a run's new events are written to the history: what a server "
+        "that dies loses of a run in flight, at most.",
     )
     warm_up_processes: bool = Field(
         True, description="Start the forkserver at start-up, so the first process lesson is not slower."

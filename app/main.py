@@ -6,19 +6,18 @@ import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from app.api import claims, docs, errors, exports, pages, runs, scenarios
+from app.api import claims, docs, errors, exports, history, pages, runs, scenarios, vocabulary
 from app.api.middleware import BodyLimit, SecurityHeaders
+from app.assets import STATIC
 from app.config import Settings, get_settings
 from app.runner import RunManager
 from app.service import RunService
+from app.store.writer import open_history
 from app.traced import supervisor
-
-STATIC = Path(__file__).resolve().parents[1] / "static"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -28,12 +27,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.warm_up_processes:
             await asyncio.to_thread(supervisor.warm_up)
-        app.state.manager = RunManager(settings)
-        app.state.service = RunService(app.state.manager, settings)
+        stored = await asyncio.to_thread(open_history, settings)
+        app.state.manager = RunManager(settings, history=stored.writer)
+        app.state.service = RunService(app.state.manager, settings, stored.store)
         try:
             yield
         finally:
             await app.state.manager.close()
+            await asyncio.to_thread(stored.close)  # the runs' last events and endings
             # A stopped run's objects can sit in reference cycles (an exception, its
             # frames, their locals) until the cyclic GC runs: collect them now, so their
             # OS semaphores are freed and the resource tracker has nothing to report.
@@ -48,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (pages, runs, scenarios, exports, docs, claims):
+    for module in (pages, history, runs, scenarios, exports, docs, claims, vocabulary):
         app.include_router(module.router)
     errors.install(app)
     # Outermost last: the security headers go on every answer, the 413 included.

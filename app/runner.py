@@ -1,12 +1,14 @@
-"""RunManager: starts runs, watches them, enforces limits, and keeps their event logs.
+"""RunManager: starts runs, watches them, enforces limits, keeps their event logs and
+publishes each run to the history (app/store) as it goes.
 
 Structure, one direction only:
 
     POST /runs -> RunManager.start() -> _drive() task on the event loop
                                          |-- run_in_executor(_execute): the scenario, in its own
                                          |   "director" thread, bound to the run's Recorder
-                                         '-- every frame: Recorder.take() -> Run.publish()
+                                         '-- every frame: Recorder.take() -> LiveRun.publish()
                                              (+ watchdog: deadlock, time and event limits)
+                                             -> HistoryWriter.logged() (a queue put)
 
 `_drive` is the one bridge between worker threads and asyncio: workers only append to
 the recorder's buffer; the loop drains it and wakes viewers. Nothing in a worker
@@ -17,20 +19,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import secrets
 import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import ClassVar
 
+from pydantic import ValidationError
+
+from app.columns import EventColumns
 from app.config import Settings
 from app.sampler import Sampler
 from app.scenarios.base import Params, Result, Scenario
-from app.timeline import FINAL_STATES, JSON, STATES, Event, Kind, LaneKind
+from app.store import Ending, RunRecord, interpreter_name, this_process
+from app.store.writer import HistoryWriter
+from app.timeline import FINAL_STATES, JSON, STATES, Event, Kind, LaneKind, joining
 from app.tracing import Recorder, bind, describe_error
 
 MAIN_LANE = "main"
@@ -54,6 +63,9 @@ class RunStatus(StrEnum):
     DONE = "done"  # the program finished normally
     FAILED = "failed"  # the program raised: `error` says what
     STOPPED = "stopped"  # ended early by the server: `reason` says why (deadlock, limit...)
+    # the server died while it ran (found at the next start): the events recorded until
+    # then are kept, its result is unknown
+    INTERRUPTED = "interrupted"
 
 
 @dataclass(frozen=True)
@@ -99,25 +111,36 @@ class TooManyRuns(Exception):
     """The server is already running as many runs as its settings allow."""
 
 
-@dataclass
+def _digest(control: str) -> str:
+    return hashlib.sha256(control.encode()).hexdigest()
+
+
+@dataclass(kw_only=True, eq=False)
 class Run:
-    """One execution of a scenario and its append-only event log."""
+    """A run as every door reads it: what ran, how it stands, its event log.
+
+    A run of this server process is a `LiveRun` (it has a recorder and grows); a run
+    from before a restart is a plain `Run` read back from the history (`Run.stored`):
+    the same summary, the same stream, the same exports.
+    """
 
     id: str
     scenario: Scenario
     params: Params
-    recorder: Recorder
-    client: str = ""  # who started it (an address): per-client limits count its runs
-    control: str = ""  # the credential that may stop it (see app/service.py)
     created_at: float = field(default_factory=time.time)
+    control_digest: str = ""  # sha256 of the credential that may stop it (see app/service.py)
     status: RunStatus = RunStatus.RUNNING
     result: Result | None = None
     error: str | None = None
     reason: str | None = None
+    started_at: float | None = None  # Unix time its program started: t_ns counts from here
     duration_ns: int | None = None
-    events: list[Event] = field(default_factory=list)
+    interpreter: str = field(default_factory=interpreter_name)
+    events: EventColumns = field(default_factory=EventColumns)
     # Replaced on every publish: viewers wait on the current one ("generation" wake-up).
     _more: asyncio.Event = field(default_factory=asyncio.Event)
+
+    growing: ClassVar[bool] = False  # does anything still add to its log?
 
     @property
     def finished(self) -> bool:
@@ -125,42 +148,26 @@ class Run:
 
     def controlled_by(self, control: str | None) -> bool:
         """Is `control` this run's control credential? (Constant time: it is a secret.)"""
-        return bool(control) and bool(self.control) and secrets.compare_digest(control or "", self.control)
+        if not control or not self.control_digest:
+            return False
+        return secrets.compare_digest(_digest(control), self.control_digest)
 
-    def publish(self, events: list[Event]) -> None:
-        """Append to the log and wake every viewer. Loop thread only."""
-        self.events.extend(events)
-        self._wake()
+    async def follow(self, start: int, most: int) -> AsyncIterator[tuple[int, int]]:
+        """Yield (first, stop) index ranges of `events` from `start` until the run ends.
 
-    def finish(self, outcome: RunOutcome) -> None:
-        """Record how the run ended and wake every viewer for the last time. Loop thread only."""
-        self.status, self.result, self.error, self.reason = (
-            outcome.status,
-            outcome.result,
-            outcome.error,
-            outcome.reason,
-        )
-        self.duration_ns = outcome.duration_ns
-        self._wake()
-
-    def _wake(self) -> None:
-        woken, self._more = self._more, asyncio.Event()
-        woken.set()
-
-    async def follow(self, start: int, most: int) -> AsyncIterator[tuple[int, list[Event]]]:
-        """Yield (index of first, events) batches from `start` until the run ends.
-
-        Each batch holds what arrived since the last one (about a frame), up to `most`.
+        Each range holds what arrived since the last one (about a frame), up to `most`.
+        A run nothing adds to any more (finished, or stored by a process still running
+        it elsewhere) ends after what it has.
         """
         index = start
         while True:
             more = self._more
             if index < len(self.events):
-                batch = self.events[index : index + most]
-                yield index, batch
-                index += len(batch)
+                stop = min(len(self.events), index + most)
+                yield index, stop
+                index = stop
                 continue
-            if self.finished:
+            if self.finished or not self.growing:
                 return
             await more.wait()
 
@@ -179,36 +186,136 @@ class Run:
             else {"summary": self.result.summary, "values": self.result.values, "notice": self.result.notice},
             "events": len(self.events),
             "created_at": self.created_at,
-            "started_at": self.recorder.t0_wall,
+            "started_at": self.started_at,
             "duration_ms": None if self.duration_ns is None else round(self.duration_ns / 1e6, 3),
+            "interpreter": self.interpreter,
         }
+
+    @classmethod
+    def stored(cls, record: RunRecord, scenario: Scenario, events: EventColumns) -> Run:
+        """A run read back from the history."""
+        try:
+            params = scenario.params.model_validate(record.params)
+        except ValidationError:  # the lesson's bounds changed since: show what ran
+            params = scenario.params.model_construct(**record.params)
+        result = None if record.result is None else Result(**record.result)
+        return cls(
+            id=record.id,
+            scenario=scenario,
+            params=params,
+            created_at=record.created_at,
+            control_digest=record.control_digest,
+            status=RunStatus(record.status),
+            result=result,
+            error=record.error,
+            reason=record.reason,
+            started_at=record.started_at,
+            duration_ns=record.duration_ns,
+            interpreter=record.interpreter,
+            events=events,
+        )
+
+
+@dataclass(kw_only=True, eq=False)
+class LiveRun(Run):
+    """A run of this server process: its recorder, and the log it publishes to."""
+
+    recorder: Recorder
+    client: str = ""  # who started it (an address): per-client limits count its runs
+
+    growing: ClassVar[bool] = True
+
+    def publish(self, events: list[Event]) -> None:
+        """Append to the log and wake every viewer. Loop thread only."""
+        self.events.extend(events)
+        if self.started_at is None:
+            self.started_at = self.recorder.t0_wall
+        self._wake()
+
+    def finish(self, outcome: RunOutcome) -> None:
+        """Record how the run ended and wake every viewer for the last time. Loop thread only."""
+        self.status, self.result, self.error, self.reason = (
+            outcome.status,
+            outcome.result,
+            outcome.error,
+            outcome.reason,
+        )
+        self.duration_ns = outcome.duration_ns
+        self.started_at = self.recorder.t0_wall
+        self._wake()
+
+    def _wake(self) -> None:
+        woken, self._more = self._more, asyncio.Event()
+        woken.set()
+
+    def record(self, owner: str) -> RunRecord:
+        """What the history keeps of it, as it starts."""
+        return RunRecord(
+            id=self.id,
+            scenario=self.scenario.slug,
+            title=self.scenario.title,
+            params=self.params.model_dump(),
+            interpreter=self.interpreter,
+            created_at=self.created_at,
+            owner=owner,
+            control_digest=self.control_digest,
+        )
+
+    def ending(self) -> Ending:
+        """What the history keeps of how it ended."""
+        summary = self.summary()
+        return Ending(
+            status=str(self.status),
+            started_at=self.started_at,
+            duration_ns=self.duration_ns,
+            reason=self.reason,
+            error=self.error,
+            result=summary["result"],
+        )
 
 
 class RunManager:
-    """Owns every run of this server process.
+    """Owns every run of this server process, and keeps recent ones in memory.
+
+    With a `history`, each run is published to it as it goes (created, its events once
+    a frame, its end), and runs read back from it can be kept here too (`remember`).
 
     Usage (inside a running event loop)::
 
-        manager = RunManager(settings)
+        manager = RunManager(settings, history=writer)
         run = manager.start(scenario, params)
-        async for first, batch in run.follow(0, 500): ...
+        async for first, stop in run.follow(0, 500): ...
         await manager.close()
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, history: HistoryWriter | None = None) -> None:
         self.settings = settings
+        self.history = history
         self.runs: OrderedDict[str, Run] = OrderedDict()
+        self._owner = this_process()
         _managers.add(self)
         self._tasks: set[asyncio.Task[None]] = set()
 
+    def live(self) -> list[LiveRun]:
+        """The runs of this process still running."""
+        return [run for run in self.runs.values() if isinstance(run, LiveRun) and not run.finished]
+
     @property
     def active(self) -> int:
-        return sum(1 for run in self.runs.values() if not run.finished)
+        return len(self.live())
+
+    def running_for(self, client: str) -> int:
+        return sum(1 for run in self.live() if run.client == client)
 
     def get(self, run_id: str) -> Run | None:
         return self.runs.get(run_id)
 
-    def start(self, scenario: Scenario, params: Params, *, client: str = "", control: str = "") -> Run:
+    def remember(self, run: Run) -> None:
+        """Keep a finished run read back from the history, within the memory budgets."""
+        self.runs[run.id] = run
+        self._forget_old_runs()
+
+    def start(self, scenario: Scenario, params: Params, *, client: str = "", control: str = "") -> LiveRun:
         if self.active >= self.settings.max_concurrent_runs:
             raise TooManyRuns(
                 f"{self.settings.max_concurrent_runs} runs are already running, the most this "
@@ -217,29 +324,31 @@ class RunManager:
         recorder = Recorder(
             max_workers=self.settings.max_workers_per_run, stop_grace_s=self.settings.stop_grace_seconds
         )
-        run = Run(
+        run = LiveRun(
             id=secrets.token_hex(6),
             scenario=scenario,
             params=params,
             recorder=recorder,
             client=client,
-            control=control,
+            control_digest=_digest(control) if control else "",
         )
         self.runs[run.id] = run
         self._forget_old_runs()
+        if self.history is not None:
+            self.history.created(run.record(self._owner))
         task = asyncio.get_running_loop().create_task(self._drive(run), name=f"run-{run.id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return run
 
     def stop(self, run: Run, reason: str) -> None:
-        run.recorder.stop(reason)
+        if isinstance(run, LiveRun):
+            run.recorder.stop(reason)
 
     def stop_all(self, reason: str) -> None:
         """Ask every running run to stop; each ends (and its streams close) shortly."""
-        for run in list(self.runs.values()):
-            if not run.finished:
-                run.recorder.stop(reason)
+        for run in self.live():
+            run.recorder.stop(reason)
 
     async def close(self) -> None:
         """Stop every run and wait (bounded) for them to unwind."""
@@ -248,14 +357,25 @@ class RunManager:
             await asyncio.wait(self._tasks, timeout=self.settings.stop_grace_seconds + 1)
 
     # --- inside the event loop ----------------------------------------------------
-    async def _drive(self, run: Run) -> None:
+    def _publish(self, run: LiveRun) -> None:
+        events = run.recorder.take()
+        run.publish(events)
+        if events and self.history is not None:
+            self.history.logged(run.id, run.events, len(run.events))
+
+    def _finish(self, run: LiveRun, outcome: RunOutcome) -> None:
+        run.finish(outcome)
+        if self.history is not None:
+            self.history.ended(run.id, run.ending())
+
+    async def _drive(self, run: LiveRun) -> None:
         loop = asyncio.get_running_loop()
         watchdog = Watchdog(run, self.settings, time.monotonic())
         director = self._direct(run)
         abandon_at: float | None = None  # set once the run is stopped: when to stop waiting
         while True:
             done, _ = await asyncio.wait({director}, timeout=self.settings.frame_seconds)
-            run.publish(run.recorder.take())
+            self._publish(run)
             if done:
                 break
             watchdog.check()
@@ -265,16 +385,16 @@ class RunManager:
                 # The program did not unwind (a thread stuck where no traced call comes):
                 # its processes are ended by the hub's own timer; the run ends here.
                 _log.warning("run %s: the program did not unwind after its stop; left behind", run.id)
-                run.finish(RunOutcome.abandoned(run.recorder))
+                self._finish(run, RunOutcome.abandoned(run.recorder))
                 return
         try:
             outcome: Result | BaseException = director.result()
         except BaseException as error:  # the scenario's own failure, shown to the user
             outcome = error
-        run.publish(run.recorder.take())
-        run.finish(RunOutcome.of(outcome, run.recorder))
+        self._publish(run)
+        self._finish(run, RunOutcome.of(outcome, run.recorder))
 
-    def _direct(self, run: Run) -> asyncio.Future[Result]:
+    def _direct(self, run: LiveRun) -> asyncio.Future[Result]:
         """Run the scenario in a thread of its own (a "director"), and return a future
         of its result. A director that never returns costs one parked thread, not a
         run slot: the run ends without it (see `_drive`)."""
@@ -330,10 +450,13 @@ class Watchdog:
 
     _DEADLOCK_CONFIRM_S = 0.3  # generous: a starved machine can delay a woken thread
 
-    def __init__(self, run: Run, settings: Settings, started: float) -> None:
+    def __init__(
+        self, run: LiveRun, settings: Settings, started: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.run = run
         self.settings = settings
         self.started = started
+        self._clock = clock  # seconds, as `started`; tests pass a clock they move by hand
         self._suspect: tuple[str, tuple[tuple[str, str], ...]] | None = None
         self._suspect_since = 0.0
         self._suspect_index = 0  # events already checked for the suspect's lanes moving
@@ -344,7 +467,7 @@ class Watchdog:
         rec = self.run.recorder
         if rec.stop_reason is not None:
             return
-        now = time.monotonic()
+        now = self._clock()
         if now - self.started > self.settings.max_run_seconds:
             self._stop(f"time limit: the run took longer than {self.settings.max_run_seconds:g} s")
         elif len(self.run.events) >= self.settings.max_events_per_run:
@@ -384,9 +507,11 @@ class Watchdog:
                 self._lane_state[event.worker] = event.kind
         self._seen = len(self.run.events)
         live = [lane for lane, state in self._lane_state.items() if state not in FINAL_STATES]
+        finished = {joining(lane) for lane, state in self._lane_state.items() if state in FINAL_STATES}
         # A lane whose latest events are not yet published counts as live and not
-        # waiting: the check errs towards "no deadlock".
-        if live and all(lane in waiting_for for lane in live):
+        # waiting; a join of a lane that has said its last word ends by itself (the
+        # thread or process is still exiting): the check errs towards "no deadlock".
+        if live and all(lane in waiting_for and waiting_for[lane] not in finished for lane in live):
             return "stuck", tuple(sorted((lane, waiting_for[lane]) for lane in live))
         return None
 

@@ -5,15 +5,20 @@ internals, so a rule (a limit, who may stop a run) lives in one place. Each refu
 is a typed `Refusal` carrying what to do instead; the HTTP layer maps them to
 statuses in one handler (`app/api/errors.py`). No FastAPI here.
 
+A run is found in memory (running, or finished recently) or read back from the
+history (`app.store`): every door reads both the same way (`Run`).
+
 Usage::
 
-    service = RunService(manager, settings)
+    service = RunService(manager, settings, store)
     started = service.start("lock-counter", {"pairs": 2}, client="10.0.0.7")
-    service.stop(started.run.id, control=started.control)
+    await service.stop(started.run.id, control=started.control)
+    run = await service.find(run_id)
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import secrets
 import time
@@ -23,11 +28,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from app.columns import EventColumns
 from app.config import Settings
-from app.runner import Run, RunManager, TooManyRuns
+from app.runner import LiveRun, Run, RunManager, TooManyRuns
 from app.scenarios import params as scenario_params
 from app.scenarios.base import Scenario
 from app.scenarios.registry import SCENARIOS
+from app.store import RunRecord, RunStore
 
 STOPPED_BY_OWNER = "stopped by a viewer"
 
@@ -62,12 +69,12 @@ class InvalidParams(Refusal):
 
 
 class RunNotFound(Refusal):
-    """No run has that id (never existed, or forgotten)."""
+    """No run has that id (never existed, or pruned from the history)."""
 
-    def __init__(self, run_id: str) -> None:
-        super().__init__(
-            f"no run {run_id!r}: it never existed or has been forgotten; start one with POST /runs"
-        )
+    def __init__(
+        self, run_id: str, why: str = "it never existed or has been pruned from the history"
+    ) -> None:
+        super().__init__(f"no run {run_id!r}: {why}; start one with POST /runs")
 
 
 class NotAllowed(Refusal):
@@ -152,17 +159,19 @@ class ClientLimits:
 class Started:
     """A run just started, and the credential that lets its starter stop it."""
 
-    run: Run
+    run: LiveRun
     control: str
 
 
 class RunService:
     """Start, stop and find runs, enforcing every limit."""
 
-    def __init__(self, manager: RunManager, settings: Settings) -> None:
+    def __init__(self, manager: RunManager, settings: Settings, store: RunStore | None = None) -> None:
         self.manager = manager
         self.settings = settings
+        self.store = store
         self.limits = ClientLimits(settings.max_runs_per_client, settings.runs_per_client_per_minute)
+        self._loading: dict[str, asyncio.Future[Run]] = {}  # reads of stored runs under way
 
     def scenario(self, slug: str) -> Scenario:
         scenario = SCENARIOS.get(slug)
@@ -170,11 +179,49 @@ class RunService:
             raise UnknownScenario(slug)
         return scenario
 
-    def run(self, run_id: str) -> Run:
+    async def find(self, run_id: str) -> Run:
+        """A run of this server, or one read back from the history."""
         run = self.manager.get(run_id)
-        if run is None:
+        if run is not None:
+            return run
+        if self.store is None:
+            raise RunNotFound(run_id, "this server keeps no history, and no such run is in memory")
+        loading = self._loading.get(run_id)
+        if loading is None:  # the first to ask reads it; the others wait for that read
+            loading = asyncio.ensure_future(asyncio.to_thread(self._read, run_id))
+            self._loading[run_id] = loading
+            loading.add_done_callback(lambda task: self._loaded(run_id, task))
+        return await asyncio.shield(loading)
+
+    def _loaded(self, run_id: str, task: asyncio.Future[Run]) -> None:
+        del self._loading[run_id]
+        if not task.cancelled() and task.exception() is None:
+            run = task.result()
+            if run.finished:  # a run still going in another process would go stale here
+                self.manager.remember(run)
+
+    def _read(self, run_id: str) -> Run:
+        """Read a run back from the history (in a worker thread: it blocks)."""
+        assert self.store is not None
+        record = self.store.record(run_id)
+        if record is None:
             raise RunNotFound(run_id)
-        return run
+        scenario = SCENARIOS.get(record.scenario)
+        if scenario is None:
+            raise RunNotFound(run_id, f"its lesson {record.scenario!r} is no longer on this server")
+        return Run.stored(record, scenario, EventColumns.from_blocks(self.store.blocks(run_id)))
+
+    async def history(self, scenario: str | None, limit: int, before: float | None = None) -> list[RunRecord]:
+        """Stored runs, newest first (before `before`, of one lesson if given)."""
+        if self.store is None:
+            return []
+        return await asyncio.to_thread(self.store.recent, scenario, limit, before)
+
+    async def lessons_in_history(self) -> list[tuple[str, str, int]]:
+        """(slug, title, runs) of each lesson with stored runs."""
+        if self.store is None:
+            return []
+        return await asyncio.to_thread(self.store.scenarios)
 
     def start(
         self, slug: str, raw_params: Mapping[str, Any], client: str, *, from_text: bool = False
@@ -188,8 +235,7 @@ class RunService:
         except ValidationError as error:
             problems = [Problem(**p) for p in scenario_params.explain(scenario.params, error)]
             raise InvalidParams("the parameters are not allowed; each problem says why", problems) from None
-        running = sum(1 for run in self.manager.runs.values() if not run.finished and run.client == client)
-        self.limits.admit(client, running)
+        self.limits.admit(client, self.manager.running_for(client))
         control = secrets.token_urlsafe(24)
         try:
             run = self.manager.start(scenario, params, client=client, control=control)
@@ -197,9 +243,9 @@ class RunService:
             raise ServerBusy(str(error), retry_after_s=1.0) from None
         return Started(run, control)
 
-    def stop(self, run_id: str, control: str | None) -> Run:
+    async def stop(self, run_id: str, control: str | None) -> Run:
         """Stop a run for whoever started it (the holder of its control credential)."""
-        run = self.run(run_id)
+        run = await self.find(run_id)
         if not run.controlled_by(control):
             raise NotAllowed(
                 "only whoever started this run may stop it: the browser that started it, or a "

@@ -2,7 +2,8 @@
 
 Every recorded fact is one `Event`. On the wire (SSE, exports) an event is the JSON
 array ``[t_ns, worker, kind, obj, detail, link]`` in that order, so a batch of
-thousands stays compact; `static/js/timeline.js` reads the same positions.
+thousands stays compact; `static/js/model.js` reads the same positions. How each state
+looks and reads (colour, pattern, words) is `app/palette.py`.
 
 A lane (one per worker) is always in exactly one *state*, from one state event to the
 next. *Instants* happen at a point in time on a lane and never change its state.
@@ -73,3 +74,9 @@ class Event(NamedTuple):
 
     def to_wire(self) -> list[JSON]:
         return [self.t_ns, self.worker, str(self.kind), self.obj, self.detail, self.link]
+
+
+def joining(lane: str) -> str:
+    """The object a join waits on: "join Thread-2". One spelling, so the deadlock
+    watchdog can tell a join whose lane has already finished (it ends by itself)."""
+    return f"join {lane}"

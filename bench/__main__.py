@@ -7,13 +7,11 @@ import argparse
 import datetime
 import os
 import platform
-import re
 import sys
 from pathlib import Path
 
-from bench import sampler_cost, start_methods, tracing_overhead
-
-BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+from bench import browser_draw, history, sampler_cost, start_methods, tracing_overhead
+from bench.report import replace_section
 
 
 def report() -> str:
@@ -79,6 +77,7 @@ def report() -> str:
         f"{starts['note']}. fork: {starts['fork']['note']}." if "fork" in starts else starts["note"],
         "",
     ]
+    lines += browser_draw.report_lines(browser_draw.measure())
     return "\n".join(lines)
 
 
@@ -89,13 +88,12 @@ def main() -> None:
     text = report()
     print(text)
     if args.write:
-        doc = args.write.read_text()
-        block = f"{BEGIN}\n{text}\n{END}"
-        if BEGIN in doc:
-            doc = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, doc, flags=re.S)
-        else:
-            doc += "\n" + block + "\n"
-        args.write.write_text(doc)
+        replace_section(args.write, "bench", text)
+    # Its own section: a 1M-event run on real servers (bytes per event, stream, store, reload).
+    kept = history.report()
+    print(kept)
+    if args.write:
+        replace_section(args.write, "history", kept)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""`python -m bench.fuzz [--seed N] [--max-examples K]`: a schema-driven fuzz of the API.
+"""`python -m bench.fuzz [--seed N] [--max-examples K] [--write FILE.md]`: a schema-driven fuzz of the API.
 
 Schemathesis reads the server's own OpenAPI document and throws generated requests at
 a real server (`python -m app`): valid ones (which must be accepted), invalid ones
@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.report import replace_section
 from tests.live import live_server
 
 FUZZ_SERVER = {"INTERLEAVE_MAX_RUN_SECONDS": "2", "INTERLEAVE_STOP_GRACE_SECONDS": "0.5"}
@@ -65,12 +66,25 @@ def fuzz(seed: int, max_examples: int) -> FuzzResult:
     return FuzzResult(seed, done.returncode, generated, failures, time.monotonic() - started, output)
 
 
+def report(result: FuzzResult, max_examples: int) -> str:
+    """The fuzz section of docs/PERFORMANCE.md."""
+    return (
+        f"Command: `make fuzz` (`python -m bench.fuzz --max-examples {max_examples} --seed {result.seed}`), "
+        "schemathesis with every check on, against a real server (runs capped at 2 s).\n\n"
+        "| seed | requests generated | failures | time | schemathesis exit code |\n"
+        "|---|---|---|---|---|\n"
+        f"| {result.seed} | {result.generated:,} | {result.failures} | {result.seconds:.0f} s | {result.exit_code} |\n\n"
+        "`make test` runs the same fuzz with the fixed seed 20261125 and fewer cases (tests/test_fuzz.py)."
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seed", type=int, default=None, help="default: a random one (printed)")
     parser.add_argument("--max-examples", type=int, default=100, help="per operation and phase")
+    parser.add_argument("--write", type=Path, help="replace the fuzz section of this Markdown file")
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else random.randrange(2**32)
     print(f"fuzzing with seed {seed} (replay: python -m bench.fuzz --seed {seed})", flush=True)
@@ -80,6 +94,8 @@ def main() -> None:
         f"seed {seed}: {result.generated} requests generated, {result.failures} failures, "
         f"{result.seconds:.0f} s, schemathesis exit code {result.exit_code}"
     )
+    if args.write:
+        replace_section(args.write, "fuzz", report(result, args.max_examples))
     sys.exit(result.exit_code)
 
 

@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from app.config import Settings
-from app.main import create_app
 from tests.live import ROOT, pick_free_port, wait_for_server
 from tests.live import live_server as serve
 
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
 __all__ = ["ROOT", "pick_free_port", "wait_for_server"]
+
+# Never the user's own history: every Settings() and every server these tests start
+# (they inherit the environment) uses a database of the test session's, unless a test
+# names its own.
+_SESSION_DIR = tempfile.TemporaryDirectory(prefix="interleave-tests-")
+os.environ["INTERLEAVE_DATABASE"] = str(Path(_SESSION_DIR.name) / "runs.sqlite")
 
 
 @pytest.fixture
@@ -23,12 +33,16 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def settings() -> Settings:
-    return Settings()
+def settings(tmp_path: Path) -> Settings:
+    return Settings(database=tmp_path / "runs.sqlite")
 
 
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    # Imported here: tests that never start the app (most of them) skip FastAPI's
+    # import, ~1 s per pytest process, which `make mutate` starts once per mutant.
+    from app.main import create_app
+
     application = create_app(settings)
     async with application.router.lifespan_context(application):
         yield application

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 # Long-lived helpers multiprocessing starts once per server, not per run.
 HELPERS = ("forkserver", "resource_tracker")
@@ -64,3 +65,8 @@ def alive(pid: int) -> bool:
 def state(pid: int) -> str:
     """The state letter of `pid` (R, S, T for stopped, Z...), or "" if it is gone."""
     return next((s for p, _, s, _ in _processes() if p == pid), "")
+
+
+def put_parent_pid(queue: Any) -> None:
+    """A child's target: which process is its parent (the forkserver, or whoever spawned it)."""
+    queue.put(os.getppid())

@@ -175,4 +175,5 @@ async def test_old_finished_runs_are_forgotten_beyond_the_kept_budget(
         ids.append(run["id"])
     # the third start evicted the first finished run; the two newest remain
     assert (await client.get(f"/runs/{ids[0]}")).status_code == 404
+    assert (await client.get(f"/runs/{ids[1]}")).status_code == 200
     assert (await client.get(f"/runs/{ids[2]}")).status_code == 200

@@ -61,13 +61,16 @@ async def test_compare_cpu_threads_gain_nothing_while_processes_use_every_free_c
         assert model["cpu_ms"] > 0
         assert 0 < model["utilisation"] <= 1.05
         assert sum(model["states"].values()) == pytest.approx(1, abs=0.01)
+    # With the GIL the threads ran one at a time: together they kept at most one core
+    # busy, however loaded the machine. (Their speedup against the sequential phase is
+    # not asserted: beside CPU hogs the same jobs took 892 ms of CPU in that phase and
+    # 537 ms in the threads', so the baseline alone moved the ratio to 1.9x.)
+    threads = models["threads"]
+    assert threads["cpu_ms"] / threads["wall_ms"] <= 1.15, models
     # Other programs share this machine: the run measured the cores they left free in
-    # each phase. The sequential phase can use one core; threads, with the GIL, one at
-    # a time; processes, all of them at once.
+    # each phase. The sequential phase can use one core; processes, all of them at once.
     sequential = min(1.0, free_cores(values, "sequential"))
-    one_at_a_time = min(1.0, free_cores(values, "threads")) / sequential
     all_at_once = min(4, free_cores(values, "processes")) / sequential
-    assert models["threads"]["speedup"] < 1.3 * one_at_a_time, models
     if values["cores"] >= 2:
         # On a quiet 2-core machine: > 1.4, as the lesson says.
         assert models["processes"]["speedup"] > 0.7 * all_at_once, models
@@ -78,7 +81,9 @@ async def test_compare_cpu_threads_gain_nothing_while_processes_use_every_free_c
 
 async def test_compare_io_threads_and_asyncio_overlap_their_waits(client: httpx.AsyncClient) -> None:
     n = 4
-    summary, events = await finished_run(client, "compare-io", workers=n, wait=0.2)
+    # Waits of 0.5 s: I/O that dominates starting and joining the threads even on a
+    # machine loaded five times over (0.2 s gave 2.1x there, under the 2.4x asked).
+    summary, events = await finished_run(client, "compare-io", workers=n, wait=0.5)
     assert summary["status"] == "done", summary
     models = summary["result"]["values"]["models"]
     assert set(models) == {"sequential", "threads", "processes", "asyncio"}
@@ -181,7 +186,10 @@ async def test_a_locked_counter_past_the_event_limit_is_stopped_and_says_so(
     summary, _ = await finished_run(client, "lock-counter", use_lock=True, iterations=100_000, hold=0)
     assert summary["status"] == "stopped"
     assert summary["reason"].startswith("event limit")
-    assert summary["result"] is None  # main was stopped in its join: no counts claimed
+    # Main is stopped in its join (no result), or its threads ended before the join looked
+    # at the stop: then it counts only the updates made before the stop, and says so.
+    result = summary["result"]
+    assert result is None or result["summary"].startswith("stopped after"), result
 
 
 async def test_lanes_with_roles_are_named_by_them(client: httpx.AsyncClient) -> None:

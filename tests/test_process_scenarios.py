@@ -167,7 +167,9 @@ async def test_processes_lose_no_update_when_they_hold_the_lock(
     assert values["lost"] == 0
     assert values["final"] == values["expected"] == 40
     assert len([e for e in events if e[2] == "acquire" and e[3] == "counter.lock"]) == 40
-    assert [e for e in events if e[2] == "wait" and e[3] == "counter.lock"]  # contention, drawn
+    # (Whether two processes ever wanted the lock at once depends on how the OS started
+    # them: on a busy machine each may finish before the next begins. How a wait on a
+    # shared lock is drawn: test_process_tracing.)
 
 
 @pytest.mark.usefixtures("no_children_left", "no_shared_memory_left")

@@ -9,9 +9,10 @@ import time as std_time
 import pytest
 
 from app.timeline import Kind, LaneKind
-from app.traced import child, multiprocessing, time
+from app.traced import child, multiprocessing, threading, time
 from app.traced import print as traced_print
 from app.tracing import Recorder, bind
+from tests.helpers import wait_until
 from tests.proc_helpers import children
 
 
@@ -83,11 +84,20 @@ def test_a_stopped_run_tells_its_children_which_end_at_their_next_traced_call() 
     with bind(rec, "main", LaneKind.MAIN):
         proc = multiprocessing.get_context("forkserver").Process(target=nap, args=(60,))
         proc.start()
+    seen: list = []
+
+    def running() -> bool:  # its first line ran: from now on it looks at the stop flag
+        seen.extend(rec.take())
+        return any(e.worker == "Process-1" and e.kind is Kind.RUN for e in seen)
+
+    wait_until(running, timeout=30, what="the child to start")
     rec.stop("stopped by a test")
     rec.finalize()
-    events = lane(rec.take(), "Process-1")
-    assert events[-1].kind is Kind.DONE
-    assert "stopped" in events[-1].detail
+    events = lane(seen + rec.take(), "Process-1")
+    # The child's own last word, and a clean exit: it ended itself at the stop. (A child
+    # that missed the stop would be terminated after the grace period: exit code -15,
+    # and the parent's words on its lane.)
+    assert (events[-1].kind, events[-1].detail) == (Kind.DONE, "stopped: the run was stopped")
     assert proc.exitcode == 0
 
 
@@ -180,3 +190,34 @@ def test_two_runs_get_separate_hubs_and_lanes() -> None:
         events = rec.take()
         assert {e.worker for e in events} == {"main", "Process-1"}
         assert [e.detail for e in events if e.kind is Kind.PRINT] == ["hello 0", "hello 1"]
+
+
+def test_a_wait_for_a_lock_shared_with_processes_is_drawn_and_the_holder_keeps_it() -> None:
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        lock = multiprocessing.get_context("forkserver").Lock(name="shared")
+        assert lock.acquire()
+        refused: list[bool] = []
+        waiter = threading.Thread(target=lambda: refused.append(lock.acquire(timeout=0.02)))
+        waiter.start()
+        waiter.join()
+        assert refused == [False]
+        taker = threading.Thread(target=lambda: lock.acquire() and lock.release())
+        taker.start()
+        wait_until(lambda: rec.waiting_for.get("Thread-2") == "shared", what="Thread-2 to wait")
+        lock.release()
+        taker.join()
+        assert lock.acquire(blocking=False)
+        lock.release()
+    rec.finalize()
+    events = rec.take()
+    assert [(e.kind, e.detail) for e in events if e.worker == "Thread-1" and e.obj == "shared"] == [
+        (Kind.WAIT, None),
+        (Kind.RUN, "timed out"),
+    ]
+    assert [e.kind for e in events if e.worker == "Thread-2" and e.obj == "shared"] == [
+        Kind.WAIT,
+        Kind.RUN,
+        Kind.ACQUIRE,
+        Kind.RELEASE,
+    ]

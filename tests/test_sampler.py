@@ -12,6 +12,7 @@ from app.sampler import Sampler
 from app.scenarios.proc_work import count_primes
 from app.timeline import Event, Kind, LaneKind
 from app.traced import threading
+from app.traced import time as traced_time
 from app.tracing import Recorder, bind
 
 STATES = {Kind.START, Kind.RUN, Kind.IO, Kind.WAIT, Kind.GIL, Kind.DONE, Kind.CRASH}
@@ -35,9 +36,11 @@ def gil_share(spent: dict[str, int]) -> float:
     return spent.get("gil:GIL", 0) / could_run if could_run else 0.0
 
 
-def sampled_run(workers: int) -> list[Event]:
+def sampled_run(workers: int, *, first_computes_before_the_rest: bool = False) -> list[Event]:
     """`workers` threads each count primes, with the sampler on; every event, drained
-    as the runner drains them (while the threads run), in the order they left."""
+    as the runner drains them (while the threads run), in the order they left. With
+    `first_computes_before_the_rest`, main starts the others only once the first is
+    computing: from then on every start() has to win the interpreter from it."""
     rec = Recorder()
     sampler = Sampler(rec).start()
     left: list[Event] = []
@@ -51,9 +54,19 @@ def sampled_run(workers: int) -> list[Event]:
     drainer.start()
     try:
         with bind(rec, "main", LaneKind.MAIN):
-            threads = [threading.Thread(target=count_primes, args=(JOB,)) for _ in range(workers)]
+            computing = std_threading.Event()
+
+            def signal_then_count(below: int) -> None:
+                computing.set()
+                count_primes(below)
+
+            first = signal_then_count if first_computes_before_the_rest else count_primes
+            threads = [threading.Thread(target=first, args=(JOB,))]
+            threads += [threading.Thread(target=count_primes, args=(JOB,)) for _ in range(workers - 1)]
             for t in threads:
                 t.start()
+                if t is threads[0] and first_computes_before_the_rest:
+                    assert computing.wait(60), "the first thread never started computing"
             for t in threads:
                 t.join()
     finally:
@@ -96,7 +109,9 @@ def test_every_lane_leaves_the_recorder_in_time_order_although_the_sampler_back_
 
 
 def test_main_is_not_drawn_running_while_it_waits_to_start_threads_behind_the_gil() -> None:
-    events = sampled_run(4)
+    # The first thread computes before main starts the rest: each start then waits for
+    # the interpreter (on a loaded machine, a free one could make starting them take 1 ms).
+    events = sampled_run(4, first_computes_before_the_rest=True)
     starts = [e.t_ns for e in events if e.kind is Kind.START and e.worker.startswith("Thread-")]
     joining = next(
         e.t_ns for e in events if e.worker == "main" and e.kind is Kind.WAIT and e.obj.startswith("join")
@@ -149,3 +164,54 @@ def test_a_process_lane_counts_every_wait_off_the_cpu_as_a_wait_for_a_core() -> 
     spent = time_in_states(rec.take(), "Process-1")
     assert "gil:GIL" not in spent
     assert spent.get("gil:CPU", 0) > 0, spent
+
+
+def test_a_sleeping_thread_is_drawn_sleeping_never_waiting_for_the_gil() -> None:
+    """A thread in sleep() gains no CPU and wants none: the traced sleep tells the
+    sampler so, or its lane would turn grey while it sleeps."""
+    rec = Recorder()
+    sampler = Sampler(rec).start()
+    try:
+        with bind(rec, "main", LaneKind.MAIN):
+            sleeper = threading.Thread(target=traced_time.sleep, args=(0.3,), name="sleeper")
+            sleeper.start()
+            sleeper.join()
+    finally:
+        sampler.stop()
+    spent = time_in_states(rec.take(), "sleeper")
+    assert spent.get("io", 0) >= 0.3e9, spent
+    assert not [state for state in spent if state.startswith("gil")], spent
+
+
+def test_a_thread_that_slept_is_sampled_again_when_it_computes() -> None:
+    """After its sleep, a thread that competes for the GIL is drawn waiting when it
+    cannot run (for the GIL, or for a core on a busy machine): the sleep hands the lane
+    back to the sampler when it returns. Without that hand-back it shows no wait at all."""
+
+    def sleep_then_count() -> None:
+        traced_time.sleep(0.05)
+        awake.set()  # from here on both threads compute at once
+        count_primes(JOB)
+
+    def count_with_the_sleeper() -> None:
+        awake.wait()
+        count_primes(JOB)
+
+    rec = Recorder()
+    sampler = Sampler(rec).start()
+    try:
+        with bind(rec, "main", LaneKind.MAIN):
+            awake = threading.Event()
+            workers = [
+                threading.Thread(target=sleep_then_count, name="sleeper"),
+                threading.Thread(target=count_with_the_sleeper, name="counter"),
+            ]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
+    finally:
+        sampler.stop()
+    spent = time_in_states(rec.take(), "sleeper")
+    waited = sum(ns for state, ns in spent.items() if state.startswith("gil:"))
+    assert waited >= 0.1 * sum(spent.values()), spent

@@ -409,3 +409,225 @@ def test_stopping_a_run_releases_threads_blocked_on_every_primitive() -> None:
         assert of(events, w.name)[-1].kind is Kind.DONE, w.name
     assert Kind.CRASH not in [e.kind for e in events]
     assert rec.owners == {}  # the condition's waiter took its lock back and let it go
+
+
+# --- timeouts and non-blocking calls ---------------------------------------------------
+def outcome_in_a_thread(call: Callable[[], object]) -> object:
+    """What `call()` returns on another traced thread; the test fails (instead of
+    hanging) if it blocks for more than a few seconds."""
+    results: list[object] = []
+    t = threading.Thread(target=lambda: results.append(call()))
+    t.start()
+    std_threading.Thread.join(t, 5)
+    assert not t.is_alive(), "the call blocked"
+    return results[0]
+
+
+@pytest.mark.parametrize("make", [threading.Lock, threading.RLock], ids=["Lock", "RLock"])
+def test_a_held_lock_refuses_a_non_blocking_or_zero_timeout_acquire_and_keeps_its_holder(
+    make: Callable[..., threading.Lock],
+) -> None:
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        lock = make(name="held")
+        lock.acquire()
+        assert outcome_in_a_thread(lambda: lock.acquire(False)) is False
+        assert outcome_in_a_thread(lambda: lock.acquire(blocking=False)) is False
+        assert outcome_in_a_thread(lambda: lock.acquire(timeout=0)) is False
+        assert outcome_in_a_thread(lambda: lock.acquire(timeout=0.02)) is False
+        assert rec.owners == {"held": "main"}
+        assert lock.locked()
+        lock.release()
+        assert outcome_in_a_thread(lambda: lock.acquire(False) and lock.release() is None) is True
+    events = rec.take()
+    assert [e.worker for e in events if e.kind is Kind.ACQUIRE] == ["main", "Thread-5"]
+    # a non-blocking refusal is not a wait; a timed one is, and says it timed out
+    assert not of(events, "Thread-1", Kind.WAIT)
+    assert not of(events, "Thread-2", Kind.WAIT)
+    for name in ("Thread-3", "Thread-4"):
+        assert [(e.kind, e.detail) for e in of(events, name) if e.obj == "held"] == [
+            (Kind.WAIT, None),
+            (Kind.RUN, "timed out"),
+        ]
+    assert rec.waiting_for == {}
+
+
+def test_a_timed_out_condition_waiter_does_not_steal_a_later_notify() -> None:
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        cond = threading.Condition(name="c")
+        woke: list[bool] = []
+
+        def impatient() -> None:
+            with cond:
+                woke.append(cond.wait(timeout=0.01))
+
+        def patient() -> None:
+            with cond:
+                woke.append(cond.wait())
+
+        first = threading.Thread(target=impatient)
+        first.start()
+        join_all([first])  # it gave up: its wait returned False
+        second = threading.Thread(target=patient)
+        second.start()
+        wait_until(blocked(rec, "Thread-2", "c"), what="the patient waiter to wait")
+        with cond:
+            cond.notify()  # one notify: it must reach the waiter still waiting
+        join_all([second])
+    assert woke == [False, True]
+    [notify] = [e for e in rec.take() if e.kind is Kind.NOTIFY]
+    assert notify.detail == ["Thread-2"]
+
+
+def test_wait_for_keeps_waiting_through_notifies_until_its_predicate_holds_and_returns_it() -> None:
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        cond = threading.Condition(name="c")
+        ready: list[str] = []
+        seen: list[object] = []
+
+        def consumer() -> None:
+            with cond:
+                seen.append(cond.wait_for(lambda: ready and ready[0]))
+
+        t = threading.Thread(target=consumer)
+        t.start()
+        wait_until(blocked(rec, "Thread-1", "c"), what="the consumer to wait")
+        with cond:
+            cond.notify()  # woken with the predicate still false: it must wait again
+        with cond:
+            ready.append("item")
+            cond.notify_all()
+        join_all([t])
+    assert seen == ["item"]
+
+
+def test_waits_leave_nothing_behind_in_the_wait_for_graph() -> None:
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        lock = threading.Lock(name="l")
+        slot = threading.Semaphore(0, name="s")
+        flag = threading.Event(name="e")
+        q = queue.Queue(name="q")
+        lock.acquire()
+        waiters = [
+            threading.Thread(target=lambda: lock.acquire() and lock.release()),
+            threading.Thread(target=slot.acquire),
+            threading.Thread(target=flag.wait),
+            threading.Thread(target=q.get),
+        ]
+        for w in waiters:
+            w.start()
+        for w, obj in zip(waiters, ["l", "s", "e", "q"], strict=True):
+            wait_until(blocked(rec, w.name, obj), what=f"{w.name} to wait on {obj}")
+        lock.release()
+        slot.release()
+        flag.set()
+        q.put(1)
+        join_all(waiters)
+        assert rec.waiting_for == {}
+        # a wait with a timeout never enters the graph, and leaves nothing either
+        assert slot.acquire(timeout=0.01) is False
+        with pytest.raises(queue.Empty):
+            q.get(timeout=0.01)
+    assert rec.waiting_for == {}
+
+
+def test_a_queue_refuses_without_blocking_when_asked_not_to_wait() -> None:
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        q = queue.Queue(maxsize=1, name="q")
+        with pytest.raises(queue.Empty):
+            q.get(block=False)
+        q.put_nowait("a")
+        assert q.full()
+        with pytest.raises(queue.Full):
+            q.put("b", block=False)
+        with pytest.raises(queue.Full):
+            q.put_nowait("b")
+        assert q.get_nowait() == "a"
+        assert q.empty()
+    assert Kind.WAIT not in [e.kind for e in rec.take()]
+
+
+# --- Barrier breakage: the other waiters raise instead of hanging -----------------
+def barrier_party(
+    barrier: threading.Barrier, outcomes: dict[str, object], **wait: float
+) -> Callable[[], None]:
+    def party() -> None:
+        me = std_threading.current_thread().name
+        try:
+            outcomes[me] = barrier.wait(**wait)
+        except threading.BrokenBarrierError as error:
+            outcomes[me] = error
+
+    return party
+
+
+def test_a_barrier_wait_that_times_out_breaks_it_for_the_other_waiters_too() -> None:
+    rec = Recorder()
+    outcomes: dict[str, object] = {}
+    with bind(rec, "main", LaneKind.MAIN):
+        barrier = threading.Barrier(3, name="b")
+        waiting = threading.Thread(target=barrier_party(barrier, outcomes))
+        waiting.start()
+        wait_until(blocked(rec, "Thread-1", "b"), what="the first party to wait")
+        hasty = threading.Thread(target=barrier_party(barrier, outcomes, timeout=0.02))
+        hasty.start()
+        join_all([waiting, hasty])
+        assert barrier.broken
+    assert set(outcomes) == {"Thread-1", "Thread-2"}
+    assert all(isinstance(o, threading.BrokenBarrierError) for o in outcomes.values())
+
+
+def test_a_barrier_whose_timeout_was_set_at_creation_breaks_without_a_timeout_at_the_wait() -> None:
+    rec = Recorder()
+    outcomes: dict[str, object] = {}
+    with bind(rec, "main", LaneKind.MAIN):
+        barrier = threading.Barrier(2, timeout=0.02, name="b")
+        outcome = outcome_in_a_thread(lambda: barrier_party(barrier, outcomes)())
+        assert outcome is None
+        assert isinstance(outcomes["Thread-1"], threading.BrokenBarrierError)
+        assert barrier.broken
+
+
+def test_a_failing_barrier_action_reaches_its_caller_and_breaks_the_barrier_for_the_others() -> None:
+    rec = Recorder()
+    outcomes: dict[str, object] = {}
+
+    def action() -> None:
+        raise ValueError("the action failed")
+
+    with bind(rec, "main", LaneKind.MAIN):
+        barrier = threading.Barrier(2, action=action, name="b")
+        first = threading.Thread(target=barrier_party(barrier, outcomes))
+        first.start()
+        wait_until(blocked(rec, "Thread-1", "b"), what="the first party to wait")
+        with pytest.raises(ValueError, match="the action failed"):
+            barrier.wait()  # main arrives last and runs the action
+        join_all([first])
+        assert barrier.broken
+    assert isinstance(outcomes["Thread-1"], threading.BrokenBarrierError)
+
+
+def test_resetting_a_barrier_releases_its_waiters_with_an_error_and_it_works_again() -> None:
+    rec = Recorder()
+    outcomes: dict[str, object] = {}
+    with bind(rec, "main", LaneKind.MAIN):
+        barrier = threading.Barrier(2, name="b")
+        early = threading.Thread(target=barrier_party(barrier, outcomes))
+        early.start()
+        wait_until(blocked(rec, "Thread-1", "b"), what="a party to wait")
+        barrier.reset()
+        join_all([early])
+        assert isinstance(outcomes.pop("Thread-1"), threading.BrokenBarrierError)
+        assert not barrier.broken
+        assert barrier.n_waiting == 0
+        # a fresh round after the reset completes normally
+        again = threading.Thread(target=barrier_party(barrier, outcomes))
+        again.start()
+        wait_until(blocked(rec, "Thread-2", "b"), what="a party of the new round to wait")
+        assert barrier.wait() == 1
+        join_all([again])
+    assert outcomes == {"Thread-2": 0}

@@ -249,9 +249,14 @@ async def test_a_plain_lock_taken_twice_is_caught_as_a_self_deadlock(
     assert time.monotonic() - started < 5
     assert summary["status"] == "stopped"
     assert summary["expects_stop"] is True
-    assert summary["reason"] == "deadlock: Thread-1 waits for account"
+    # Whichever customer takes the lock first waits for it again, forever: on a busy
+    # machine that is not always the first one started.
     [mark] = [e for e in events if e[2] == "mark" and e[3] == "deadlock"]
-    assert mark[4] == {"cycle": [["Thread-1", "account"]]}
+    [[holder, lock]] = mark[4]["cycle"]
+    assert (holder, lock) in {("Thread-1", "account"), ("Thread-2", "account")}
+    assert summary["reason"] == f"deadlock: {holder} waits for account"
+    first_acquire = next(e for e in events if e[2] == "acquire" and e[3] == "account")
+    assert first_acquire[1] == holder
     assert_every_lane_ended(events)
     assert threads_of(app, summary) == []
 
@@ -305,6 +310,8 @@ async def test_a_forgotten_notify_leaves_every_thread_waiting_and_is_caught(
     assert summary["reason"].startswith("deadlock: every thread is waiting")
     [mark] = [e for e in events if e[2] == "mark" and e[3] == "deadlock"]
     stuck = dict(mark[4]["stuck"])
-    assert stuck["main"].startswith("join ")
+    # main is joining a thread, or (if the producers got to finish first, as on a busy
+    # machine) putting an end marker into a full buffer
+    assert stuck["main"].startswith("join ") or stuck["main"] == "not_full", stuck["main"]
     assert {obj for worker, obj in stuck.items() if worker != "main"} <= {"not_empty", "not_full"}
     assert not [e for e in events if e[2] == "notify"]  # nobody was ever told

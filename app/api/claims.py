@@ -46,7 +46,7 @@ async def claim_verdict(
         raise HTTPException(404, f"no claim {number}: the claims are numbered 1 to {len(CLAIMS)}")
     runs = []
     for run_id in run:
-        found = service.run(run_id)
+        found = await service.find(run_id)
         if not found.finished:
             raise HTTPException(
                 409, f"run {run_id} is still running: ask for the verdict once it has finished"

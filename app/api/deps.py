@@ -29,8 +29,8 @@ def get_app_settings(request: Request) -> Settings:
     return settings
 
 
-def get_run(run_id: str, service: Annotated[RunService, Depends(get_service)]) -> Run:
-    return service.run(run_id)
+async def get_run(run_id: str, service: Annotated[RunService, Depends(get_service)]) -> Run:
+    return await service.find(run_id)
 
 
 def find_scenario(slug: str, service: Annotated[RunService, Depends(get_service)]) -> Scenario:

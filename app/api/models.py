@@ -65,6 +65,7 @@ class RunSummary(BaseModel):
     created_at: float = Field(description="When it was asked for (Unix time, seconds)")
     started_at: float | None = Field(description="When its program started: event times count from here")
     duration_ms: float | None
+    interpreter: str = Field(description="The Python that ran it, e.g. cpython 3.11.7")
 
 
 class CreatedRun(RunSummary):

@@ -100,7 +100,7 @@ async def stop_run(
     run_control: Annotated[str | None, Cookie(alias=CONTROL_COOKIE, include_in_schema=False)] = None,
 ) -> RunSummary:
     """Stop a run you started (its control cookie or X-Run-Control header); its workers end at their next traced call."""
-    run = service.stop(run_id, control or run_control)
+    run = await service.stop(run_id, control or run_control)
     return RunSummary.model_validate(run.summary())
 
 
@@ -134,9 +134,9 @@ async def stream_events(
 async def _event_stream(run: Run, start: int, most: int) -> AsyncIterator[bytes]:
     """The SSE wire format, written by hand: a viewer that leaves (even mid-write, with
     its socket full) just ends this generator; nothing else runs for it."""
-    async for first, batch in run.follow(start, most):
-        data = json.dumps([event.to_wire() for event in batch], separators=(",", ":"))
-        yield f"id: {first + len(batch) - 1}\nevent: events\ndata: {data}\n\n".encode()
+    async for first, stop in run.follow(start, most):
+        data = run.events.wire_json(first, stop)
+        yield f"id: {stop - 1}\nevent: events\ndata: {data}\n\n".encode()
         # A finished run's batches are all ready: without this the loop would write them
         # back to back, and could not notice a viewer that left until every one failed.
         await asyncio.sleep(0)

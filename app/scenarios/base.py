@@ -156,4 +156,3 @@ class Scenario:
         """The exact source the workers run, as shown on the page."""
         parts = self.code or (self.main,)
         return "\n\n".join(textwrap.dedent(inspect.getsource(part)).rstrip() for part in parts)
-

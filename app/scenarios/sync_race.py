@@ -31,8 +31,10 @@ def main(p: RaceParams) -> Result:
     lock = threading.Lock(name="lock")
     guard = lock if p.use_lock else contextlib.nullcontext()
     made = [0] * p.threads  # updates each thread made (its own slot: no race here)
+    go = threading.Event(name="go")  # a starting line: the threads race from the same moment
 
     def add_one_many_times(me: int) -> None:
+        go.wait()
         for _ in range(p.iterations):
             with guard:
                 value = counter.value  # READ the shared counter
@@ -43,6 +45,7 @@ def main(p: RaceParams) -> Result:
     threads = [threading.Thread(target=add_one_many_times, args=(i,)) for i in range(p.threads)]
     for t in threads:
         t.start()
+    go.set()
     for t in threads:
         t.join()
     return outcome(p, counter.value, sum(made))

@@ -71,7 +71,8 @@ class ChildRecorder(Recorder):
         """This process's lane starts running (called in its main thread)."""
         self._cpu_at_start = time.thread_time_ns()
         self.sampler.started(self.lane, kind)
-        self.emit(self.lane, Kind.RUN)
+        # Its process id, for the tooltip (every process has its own; threads share one).
+        self.emit(self.lane, Kind.RUN, detail=f"pid {self._pid}")
 
     def lane_ending(self) -> None:
         """This process's lane is about to record its end (called in its main thread)."""

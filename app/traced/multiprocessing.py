@@ -36,7 +36,7 @@ from multiprocessing.process import BaseProcess
 from types import TracebackType
 from typing import Any
 
-from app.timeline import Kind, LaneKind
+from app.timeline import Kind, LaneKind, joining
 from app.traced import child
 from app.traced.ipc import Array, Connection, Queue, SharedLock, Value
 from app.traced.shared_memory import SharedMemory, SharedView
@@ -157,9 +157,10 @@ class Process:
 
     def join(self, timeout: float | None = None) -> None:
         rec, me = here()
-        obj = f"join {self.name}"
+        obj = joining(self.name)
         waited = self._process.exitcode is None
-        if waited and not wait_in_slices(rec, me, obj, lambda s: exited(self._process, s), timeout):
+        ends = lambda s: exited(self._process, s)  # noqa: E731
+        if waited and not wait_in_slices(rec, me, obj, ends, timeout, can_deadlock=False):
             return
         # Its last batch (or the parent's verdict on a silent death) lands first.
         self._hub.wait_closed(self._chan, 1.0)
@@ -280,7 +281,7 @@ class Pool:
                         errors.append(value)
             return left == 0
 
-        if left and wait_in_slices(rec, me, "pool.map", attempt, None):
+        if left and wait_in_slices(rec, me, "pool.map", attempt, None, can_deadlock=False):
             rec.emit(me, Kind.RUN, "pool.map")
         if errors:
             raise errors[0]
@@ -336,7 +337,7 @@ class Pool:
             raise ValueError("Pool is still running")
         rec, me = here()
         processes = [worker.process for worker in self._workers]
-        if wait_in_slices(rec, me, "pool.join", all_exited(processes), None):
+        if wait_in_slices(rec, me, "pool.join", all_exited(processes), None, can_deadlock=False):
             rec.emit(me, Kind.RUN, "pool.join")
         for process in processes:
             process.join(1.0)  # reap
@@ -414,8 +415,9 @@ class ProcessPoolExecutor:
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._close_writers()
         if wait:
+            ended = all_exited(self._started)
             if self._started and wait_in_slices(
-                rec, me, "executor.shutdown", all_exited(self._started), None
+                rec, me, "executor.shutdown", ended, None, can_deadlock=False
             ):
                 rec.emit(me, Kind.RUN, "executor.shutdown")
             self._executor.shutdown(wait=True)
@@ -475,7 +477,7 @@ def result_of(future: _futures.Future[Any]) -> Any:
         return future.done()
 
     if not future.done():
-        wait_in_slices(rec, me, "future", attempt, None)
+        wait_in_slices(rec, me, "future", attempt, None, can_deadlock=False)
         rec.emit(me, Kind.RUN, "future")
     return future.result()
 

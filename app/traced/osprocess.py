@@ -63,9 +63,3 @@ class SpawnProcess(context.SpawnProcess):
     @staticmethod
     def _Popen(process_obj: Any) -> Any:
         return _popen_class("spawn")(process_obj)
-
-
-PROCESS_CLASSES: dict[str, type[context.ForkServerProcess] | type[context.SpawnProcess]] = {
-    "forkserver": ForkServerProcess,
-    "spawn": SpawnProcess,
-}

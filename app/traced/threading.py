@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
-from app.timeline import Kind, LaneKind
+from app.timeline import Kind, LaneKind, joining
 from app.tracing import Recorder, Stop, bind, describe_error, here
 
 POLL_S = 0.05
@@ -29,16 +29,24 @@ _RECLAIM_S = 2.0  # how long a stopped Condition.wait tries to take its lock bac
 
 
 def wait_in_slices(
-    rec: Recorder, me: str, obj: str, attempt: Callable[[float], bool], timeout: float | None
+    rec: Recorder,
+    me: str,
+    obj: str,
+    attempt: Callable[[float], bool],
+    timeout: float | None,
+    *,
+    can_deadlock: bool = True,
 ) -> bool:
     """Record a `wait` on `obj` and call `attempt(slice_s)` until it succeeds.
 
     Returns False if `timeout` (seconds; None or negative: forever) runs out first.
     Raises `Stop` if the run is cancelled while waiting. The caller records what
     ends the wait (state back to `run`, plus its own instant and link).
+    `can_deadlock=False`: what ends this wait is not another lane of the run but the
+    OS (a process exiting): the deadlock watchdog does not count it.
     """
     deadline = None if timeout is None or timeout < 0 else _time.monotonic() + timeout
-    if deadline is None:  # only a wait without a timeout can be part of a deadlock
+    if deadline is None and can_deadlock:  # only an endless wait on the run's own lanes can deadlock
         rec.waiting_for[me] = obj
     rec.blocked(me)
     rec.emit(me, Kind.WAIT, obj)
@@ -128,7 +136,7 @@ class Thread(_threading.Thread):
         if not self.is_alive():
             super().join()
             return
-        obj = f"join {self.name}"
+        obj = joining(self.name)
 
         def attempt(slice_s: float) -> bool:
             super(Thread, self).join(slice_s)
