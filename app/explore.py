@@ -15,9 +15,10 @@ gated: stateless model checking), depth-first:
   independent of what was chosen (another object; or two reads) would only reorder
   two commuting steps, so once one order was explored the other is put to sleep.
 
-The search stops at the first failing schedule it finds (it is then shortened: the
-shortest failing prefix the search met is kept), or when the bounds on schedules and
-time run out. No FastAPI here.
+The search stops at the first failing schedule it finds (so the "shortest found" is
+the only one found: depth-first with few preemptions reaches short failing schedules
+early, but that is not a guarantee), or when the bounds on schedules and time run out,
+or when `stopped()` says the run was stopped. No FastAPI here.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class Execution:
     choices: list[Choice] = field(default_factory=list)
     failure: str | None = None  # what went wrong (a lost update, a deadlock...), or None
     pruned: bool = False  # every ready worker was asleep: a schedule already covered
+    cut: bool = False  # the search's time ran out before this execution ended
 
     @property
     def schedule(self) -> list[str]:
@@ -125,6 +127,7 @@ def explore(
     preemption_bound: int,
     max_schedules: int,
     max_seconds: float,
+    stopped: Callable[[], bool] = lambda: False,
 ) -> Explored:
     """Depth-first over schedules until one fails, or the bounds run out.
 
@@ -134,10 +137,12 @@ def explore(
     result = Explored()
     stack: list[tuple[list[str], frozenset[str]]] = [([], frozenset())]
     while stack:
-        if result.schedules_tried >= max_schedules or time.monotonic() - started > max_seconds:
+        if result.schedules_tried >= max_schedules or time.monotonic() - started > max_seconds or stopped():
             break
         prefix, asleep = stack.pop()
         execution = execute(Chooser(prefix, asleep))
+        if execution.cut:
+            break
         if execution.pruned:
             result.pruned += 1
             continue

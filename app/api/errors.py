@@ -22,6 +22,7 @@ from app.scenarios.registry import SCENARIOS
 from app.service import (
     Busy,
     ClientBusy,
+    Conflict,
     InvalidParams,
     NotAllowed,
     Problem,
@@ -29,11 +30,14 @@ from app.service import (
     RunNotFound,
     ServerBusy,
     UnknownScenario,
+    WorkerNotFound,
 )
 
 STATUS: dict[type[Refusal], int] = {
     UnknownScenario: 404,
     RunNotFound: 404,
+    WorkerNotFound: 404,
+    Conflict: 409,
     NotAllowed: 403,
     InvalidParams: 422,
     ClientBusy: 429,
@@ -88,6 +92,7 @@ def responses(
         400: "The request could not be read",
         403: "Not allowed: the message says who may",
         404: "Not found: the message says what exists",
+        409: "Not now: the message says why (the run's state)",
         413: "The body is too large",
         422: "Bad input: each problem names a field and what is allowed",
         429: "This client has too many runs going or started: see Retry-After",

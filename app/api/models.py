@@ -16,6 +16,9 @@ from app.runner import RunStatus
 from app.scenarios.base import Scenario
 from app.scenarios.params import FieldSpec, field_specs
 from app.scenarios.registry import SCENARIOS
+from app.stepping import Mode
+
+MAX_SCHEDULE = 100_000  # steps a replay request may list
 
 
 def _request_model(scenario: Scenario) -> type[BaseModel]:
@@ -28,11 +31,34 @@ def _request_model(scenario: Scenario) -> type[BaseModel]:
             scenario.params,
             Field(default_factory=scenario.params, description="Omitted parameters take their defaults"),
         ),
+        mode=(
+            Mode,
+            Field(
+                Mode.NORMAL,
+                description="Who schedules the threads: normal (the OS); step (each worker stops "
+                "before each traced operation until POST /runs/{id}/step lets it through); replay "
+                "(step mode following `schedule`); explore (the server searches schedules for one "
+                "that fails the lesson's check). Not normal: thread lessons only",
+            ),
+        ),
+        schedule=(
+            list[Annotated[str, Field(min_length=1, max_length=100)]] | None,
+            Field(
+                None,
+                max_length=MAX_SCHEDULE,
+                description="replay mode: the workers to step, in order (a step run's values.schedule)",
+            ),
+        ),
     )
 
 
 _MEMBERS = tuple(_request_model(scenario) for scenario in SCENARIOS.values())
 RunRequest = Annotated[Union[_MEMBERS], Field(discriminator="scenario")]  # type: ignore[valid-type]  # noqa: UP007
+
+
+def scheduling(request: BaseModel) -> tuple[Mode, list[str] | None]:
+    """The mode and the schedule of a validated request."""
+    return request.mode, request.schedule  # type: ignore[attr-defined]
 
 
 def scenario_and_params(request: BaseModel) -> tuple[str, dict[str, Any]]:
@@ -121,3 +147,42 @@ class ScenarioInfo(BaseModel):
             params=[ParamInfo.of(spec) for spec in field_specs(scenario.params)],
             source=scenario.source,
         )
+
+
+class PendingOp(BaseModel):
+    """What one live worker of a step run stands before."""
+
+    worker: str
+    op: str = Field(
+        description="acquire, release, wait, notify, set, put, get, print, read, write, sleep, "
+        "start, join, begin (a new thread's first line)..."
+    )
+    obj: str = Field(description="The object it is about (a lock's name...), or empty")
+    line: int | None = Field(description="The line of the lesson's code (as GET /scenarios shows it, from 1)")
+    ready: bool = Field(description="Could it go on now? False: it would block, or waits")
+    waiting: bool = Field(description="Already in its wait: stepping it is refused until it is ready")
+
+
+class StepStateBody(BaseModel):
+    """Where a step run stands."""
+
+    run: str
+    status: RunStatus
+    workers: list[PendingOp] = Field(description="Each live worker parked at a gate, in lane order")
+    live: list[str] = Field(description="Workers that have not ended")
+    schedule: list[str] = Field(
+        description="The workers stepped so far, in order: replay it with mode replay"
+    )
+
+
+class StepRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    worker: str = Field(min_length=1, max_length=100, description="The worker to let through, e.g. Thread-1")
+
+
+class RunToEndRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    policy: Literal["round-robin", "random"] = Field(
+        "round-robin", description="round-robin: the next ready worker in lane order; random: seeded"
+    )
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="random: the same seed steps the same way")
