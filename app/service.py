@@ -280,7 +280,7 @@ class RunService:
         self, scenario: Scenario, mode: Mode, schedule: Sequence[str] | None
     ) -> Callable[[Recorder], Callable[[Params], Result]] | None:
         """What the runner runs in a gated mode, after checking the mode fits."""
-        if mode is not Mode.REPLAY and schedule is not None:
+        if mode is not Mode.REPLAY and schedule:
             raise InvalidParams(
                 "a schedule is only followed in replay mode",
                 [Problem("schedule", f'send "mode": "replay" with it, or leave it out in {mode} mode')],

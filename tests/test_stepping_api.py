@@ -168,7 +168,8 @@ async def test_a_waiting_worker_is_drawn_waiting_and_becomes_ready_once_the_lock
     await step_through(client, run, [("Thread-1", "read"), ("Thread-1", "sleep"), ("Thread-1", "write")])
     await step_through(client, run, [("Thread-1", "release")])
     now = {w["worker"]: w for w in (await client.get(f"/runs/{run['id']}/ready")).json()["workers"]}
-    assert now["Thread-2"]["ready"] and now["Thread-2"]["waiting"]
+    assert now["Thread-2"]["ready"]
+    assert now["Thread-2"]["waiting"]
     summary, events = await to_the_end(client, run)
     assert [e[2] for e in events if e[1] == "Thread-2" and e[3] == "lock"][:3] == ["wait", "run", "acquire"]
     assert summary["result"]["values"]["lost_updates"] == 0
@@ -198,8 +199,18 @@ async def test_explore_finds_the_lost_update_in_a_handful_of_schedules(client: h
     # The run's own lanes show the failing schedule replayed, and so does a replay of it.
     assert values["lesson"]["lost_updates"] == 1
     assert accesses(events)[:4] in (
-        [("Thread-1", "read", 0), ("Thread-2", "read", 0), ("Thread-2", "write", 1), ("Thread-1", "write", 1)],
-        [("Thread-1", "read", 0), ("Thread-2", "read", 0), ("Thread-1", "write", 1), ("Thread-2", "write", 1)],
+        [
+            ("Thread-1", "read", 0),
+            ("Thread-2", "read", 0),
+            ("Thread-2", "write", 1),
+            ("Thread-1", "write", 1),
+        ],
+        [
+            ("Thread-1", "read", 0),
+            ("Thread-2", "read", 0),
+            ("Thread-1", "write", 1),
+            ("Thread-2", "write", 1),
+        ],
     )
     replay = await client.post("/runs", json=values["replay"])
     assert replay.status_code == 201, replay.text
@@ -213,7 +224,8 @@ async def test_explore_finds_no_lost_update_with_the_lock_in_the_whole_bounded_s
     run = await start(client, "race-condition", RACE | {"iterations": 2, "use_lock": True}, mode="explore")
     summary, _ = await finished(client, run)
     values = summary["result"]["values"]
-    assert values["failing_schedule"] is None and values["failure"] is None
+    assert values["failing_schedule"] is None
+    assert values["failure"] is None
     assert values["exhausted"] is True
     assert values["schedules_tried"] >= 2
     assert f"no failing schedule in {values['schedules_tried']} schedules" in summary["result"]["summary"]
@@ -237,9 +249,11 @@ async def test_thread_modes_are_refused_for_other_lessons_naming_those_that_allo
 ) -> None:
     response = await client.post("/runs", json={"scenario": "processes-print-numbers", "mode": "step"})
     assert response.status_code == 422, response.text
-    body = response.json()
-    assert "race-condition" in body["message"] and "deadlock" in body["message"]
-    assert body["problems"][0]["field"] == "mode"
+    [problem] = response.json()["problems"]
+    assert problem["field"] == "mode"
+    assert "thread lessons" in problem["message"]
+    assert "race-condition" in problem["message"]
+    assert "deadlock" in problem["message"]
 
 
 async def test_replay_needs_a_schedule_and_only_replay_takes_one(client: httpx.AsyncClient) -> None:
@@ -255,7 +269,8 @@ async def test_a_schedule_that_does_not_fit_stops_the_replay_saying_where(client
     run = await start(client, "race-condition", RACE, mode="replay", schedule=["main", "Thread-7"])
     summary, _ = await finished(client, run)
     assert summary["status"] == "stopped"
-    assert "step 2" in summary["reason"] and "Thread-7" in summary["reason"]
+    assert "step 2" in summary["reason"]
+    assert "Thread-7" in summary["reason"]
 
 
 async def test_steps_refused_with_the_reason(client: httpx.AsyncClient) -> None:

@@ -32,6 +32,7 @@ from app.service import (
     UnknownScenario,
     WorkerNotFound,
 )
+from app.stepping import supports
 
 STATUS: dict[type[Refusal], int] = {
     UnknownScenario: 404,
@@ -147,8 +148,12 @@ def _body_problem(loc: list[str], item: Any) -> Problem:
         return Problem("params", f"{msg}; allowed: an object with the parameters {names}")
     if rest[:1] == ["params"]:
         return Problem(".".join(rest[1:]), scenario_params.describe(scenario.params, rest[1:], item))
+    if rest == ["mode"]:
+        lessons = ", ".join(slug for slug, s in SCENARIOS.items() if supports(s))
+        return Problem("mode", f"{msg}: step, replay and explore are for the thread lessons ({lessons})")
     if kind == "extra_forbidden":
-        return Problem(".".join(rest), "unknown field; allowed: scenario, params")
+        allowed = "scenario, params, mode, schedule" if supports(scenario) else "scenario, params, mode"
+        return Problem(".".join(rest), f"unknown field; allowed: {allowed}")
     return Problem(".".join(rest) or "body", msg)
 
 

@@ -16,39 +16,61 @@ from app.runner import RunStatus
 from app.scenarios.base import Scenario
 from app.scenarios.params import FieldSpec, field_specs
 from app.scenarios.registry import SCENARIOS
-from app.stepping import Mode
+from app.stepping import Mode, supports
 
 MAX_SCHEDULE = 100_000  # steps a replay request may list
 
 
+# A schedule goes with replay mode, and only with it (stated in the schema, so a
+# schema-driven client never sends one the server refuses).
+_REPLAY_NEEDS_A_SCHEDULE = {
+    "allOf": [
+        {
+            "if": {"properties": {"mode": {"const": "replay"}}, "required": ["mode"]},
+            "then": {"required": ["schedule"], "properties": {"schedule": {"minItems": 1}}},
+            "else": {"properties": {"schedule": {"maxItems": 0}}},
+        }
+    ]
+}
+MODE_HELP = (
+    "Who schedules the threads: normal (the OS); step (each worker stops before each traced "
+    "operation until POST /runs/{id}/step lets it through); replay (step mode following "
+    "`schedule`); explore (the server searches schedules for one that fails the lesson's check)"
+)
+
+
 def _request_model(scenario: Scenario) -> type[BaseModel]:
     name = "".join(part.capitalize() for part in scenario.slug.split("-"))
-    return create_model(
-        f"Run{name}",
-        __config__=ConfigDict(extra="forbid", title=f"Run “{scenario.title}”"),
-        scenario=(Literal[scenario.slug], Field(description=scenario.title)),  # type: ignore[arg-type]
-        params=(
+    fields: dict[str, Any] = {
+        "scenario": (Literal[scenario.slug], Field(description=scenario.title)),
+        "params": (
             scenario.params,
             Field(default_factory=scenario.params, description="Omitted parameters take their defaults"),
         ),
-        mode=(
-            Mode,
+    }
+    extra: dict[str, Any] | None = None
+    if supports(scenario):
+        fields["mode"] = (Mode, Field(Mode.NORMAL, description=MODE_HELP))
+        fields["schedule"] = (
+            list[Annotated[str, Field(min_length=1, max_length=100)]],
             Field(
-                Mode.NORMAL,
-                description="Who schedules the threads: normal (the OS); step (each worker stops "
-                "before each traced operation until POST /runs/{id}/step lets it through); replay "
-                "(step mode following `schedule`); explore (the server searches schedules for one "
-                "that fails the lesson's check). Not normal: thread lessons only",
-            ),
-        ),
-        schedule=(
-            list[Annotated[str, Field(min_length=1, max_length=100)]] | None,
-            Field(
-                None,
+                default_factory=list,
                 max_length=MAX_SCHEDULE,
                 description="replay mode: the workers to step, in order (a step run's values.schedule)",
             ),
-        ),
+        )
+        extra = _REPLAY_NEEDS_A_SCHEDULE
+    else:  # processes and asyncio are not gated: only the OS schedules them
+        fields["mode"] = (
+            Literal[Mode.NORMAL],
+            Field(
+                Mode.NORMAL, description="normal only: step, replay and explore are for the thread lessons"
+            ),
+        )
+    return create_model(
+        f"Run{name}",
+        __config__=ConfigDict(extra="forbid", title=f"Run “{scenario.title}”", json_schema_extra=extra),
+        **fields,
     )
 
 
@@ -58,7 +80,7 @@ RunRequest = Annotated[Union[_MEMBERS], Field(discriminator="scenario")]  # type
 
 def scheduling(request: BaseModel) -> tuple[Mode, list[str] | None]:
     """The mode and the schedule of a validated request."""
-    return request.mode, request.schedule  # type: ignore[attr-defined]
+    return Mode(request.mode), getattr(request, "schedule", None) or None  # type: ignore[attr-defined]
 
 
 def scenario_and_params(request: BaseModel) -> tuple[str, dict[str, Any]]:
