@@ -14,6 +14,9 @@ gated: stateless model checking), depth-first:
 - partial-order reduction by sleep sets: an alternative whose operation is
   independent of what was chosen (another object; or two reads) would only reorder
   two commuting steps, so once one order was explored the other is put to sleep.
+  This trusts that the untraced code a step runs after its operation touches only
+  that operation's object or the thread's own state (true of the lessons, whose
+  shared state is traced; `independent` is conservative where it is not sure).
 
 The search stops at the first failing schedule it finds (so the "shortest found" is
 the only one found: depth-first with few preemptions reaches short failing schedules
@@ -101,10 +104,15 @@ class Chooser:
 
 
 def independent(a: tuple[str, str], b: tuple[str, str]) -> bool:
-    """Do two pending operations commute? Operations on different objects do (an
-    operation without an object touches nothing shared), and so do two reads."""
+    """Do two pending steps commute? Steps on different objects do, and so do two
+    reads of one. A step without an object (a sleep, a thread's first line) is taken
+    to conflict with everything: a step also runs the untraced code up to the next
+    gate, which may touch plain shared state (a list both threads append to), and a
+    wrong "independent" would prune a schedule that differs."""
     (op_a, obj_a), (op_b, obj_b) = a, b
-    if not obj_a or not obj_b or obj_a != obj_b:
+    if not obj_a or not obj_b:
+        return False
+    if obj_a != obj_b:
         return True
     return op_a in READS and op_b in READS
 

@@ -10,7 +10,7 @@ performs its operation, runs whatever untraced code follows, and parks at its ne
 gate (or in a wait, or ends). So what happens depends only on the order of the steps:
 the schedule, which the gate records.
 
-A worker let through into an operation that cannot proceed (a held lock) records its
+While parked, a lane is drawn waiting for "the scheduler". A worker let through into an operation that cannot proceed (a held lock) records its
 `wait` as usual and parks again, `waiting`: its pending operation says it cannot go on
 (`ready` is False) until another worker's step makes it possible.
 
@@ -27,8 +27,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 
+from app.timeline import Kind
 from app.tracing import Recorder
 
+SCHEDULER = "the scheduler"  # what a parked worker's lane says it waits for
 POLL_S = 0.05  # how often a parked worker looks at its run's stop flag
 # Frames of these modules are Interleave's machinery, not the lesson's code.
 _OURS = ("app.traced", "app.tracing", "app.gate", "app.sampler", "app.measure", "contextlib", "threading")
@@ -119,6 +121,8 @@ class Gate:
             return
         file, line = where or _lesson_line(sys._getframe(1))
         self.rec.blocked(worker)  # parked is not running: the CPU sampler must not wait for it
+        if not waiting:  # (a worker in its wait already shows what it waits for)
+            self.rec.emit(worker, Kind.WAIT, SCHEDULER)
         try:
             with self._cond:
                 self._meet(worker)
@@ -132,6 +136,8 @@ class Gate:
                         self._cond.wait(POLL_S)
                 finally:
                     self._parked.pop(worker, None)
+            if not waiting and self.rec.stop_reason is None:
+                self.rec.emit(worker, Kind.RUN, SCHEDULER)
         finally:
             self.rec.unblocked(worker)
 

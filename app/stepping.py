@@ -218,7 +218,7 @@ def _explore_and_show(scenario: Scenario, params: Params, bounds: Bounds, rec: R
         values["lesson"] = lesson.values
     steps = len(explored.failing_schedule)
     return Result(
-        f"schedule {explored.schedules_tried} of those tried fails: {explored.failure}",
+        f"explore found a failing schedule after {explored.schedules_tried} schedules: {explored.failure}",
         values,
         notice=(
             f"Explore tried {explored.schedules_tried} schedules before one failed the lesson's check: "
@@ -306,7 +306,8 @@ def run_once(
         rec.stop("this schedule has been explored")  # parked workers unwind
         main.join(STEP_TIMEOUT_S)
         for thread in rec.threads():
-            threading.Thread.join(thread, STEP_TIMEOUT_S)
+            if thread.ident is not None:  # (a thread the lesson made but never started)
+                threading.Thread.join(thread, STEP_TIMEOUT_S)
         rec.finalize()
     if stuck is not None:
         raise StuckStep(stuck)

@@ -221,7 +221,7 @@ async def test_explore_finds_the_lost_update_in_a_handful_of_schedules(client: h
 async def test_explore_finds_no_lost_update_with_the_lock_in_the_whole_bounded_space(
     client: httpx.AsyncClient,
 ) -> None:
-    run = await start(client, "race-condition", RACE | {"iterations": 2, "use_lock": True}, mode="explore")
+    run = await start(client, "race-condition", RACE | {"use_lock": True}, mode="explore")
     summary, _ = await finished(client, run)
     values = summary["result"]["values"]
     assert values["failing_schedule"] is None
