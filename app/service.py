@@ -312,8 +312,9 @@ class RunService:
         return gated_program(scenario, mode, schedule or [], bounds)
 
     # --- step runs ------------------------------------------------------------------
-    async def stepper(self, run_id: str) -> tuple[LiveRun, Stepper]:
-        """A step or replay run still going, and its scheduler."""
+    async def stepper(self, run_id: str, *, ended_too: bool = False) -> tuple[LiveRun, Stepper]:
+        """A step or replay run still going (or, `ended_too`, one that has ended), and
+        its scheduler."""
         run = await self.find(run_id)
         gate = run.recorder.gate if isinstance(run, LiveRun) else None
         if gate is None or not isinstance(run, LiveRun):
@@ -321,12 +322,13 @@ class RunService:
                 f'run {run_id} is not a step run: start one with POST /runs and "mode": "step" '
                 '(or "replay" with a schedule)'
             )
-        if run.finished:
+        if run.finished and not ended_too:
             raise Conflict(f"run {run_id} has ended ({run.status}): no worker is left to step")
         return run, Stepper(gate)
 
     async def step_state(self, run_id: str) -> tuple[LiveRun, StepState]:
-        run, stepper = await self.stepper(run_id)
+        """Where a step run stands (an ended one: nobody is left, the whole schedule)."""
+        run, stepper = await self.stepper(run_id, ended_too=True)
         return run, await asyncio.to_thread(stepper.state)
 
     async def step(self, run_id: str, worker: str, control: str | None) -> tuple[LiveRun, StepState]:

@@ -291,6 +291,10 @@ async def test_steps_refused_with_the_reason(client: httpx.AsyncClient) -> None:
     ended = await step(client, run, "main")
     assert ended.status_code == 409
     assert "has ended" in ended.json()["message"]
+    after = await client.get(f"/runs/{run['id']}/ready")  # reading it still answers: nobody is left
+    assert after.status_code == 200
+    assert after.json()["workers"] == []
+    assert after.json()["status"] == "done"
 
     normal = await start(client, "race-condition", RACE)
     not_stepped = await step(client, normal, "main")

@@ -72,8 +72,8 @@ export class Stepper {
   async refresh() {
     const response = await fetch(this.url("ready"));
     const body = await response.json();
-    if (response.ok) this.render(body);
-    else if (response.status === 409) this.finish();
+    if (response.ok && body.status === "running") this.render(body);
+    else if (response.ok) this.finish();
     else this.say(body.message);
   }
 
@@ -151,7 +151,7 @@ export class Stepper {
     for (const line of lines) {
       delete line.dataset.at;
       line.style.removeProperty("--at");
-      line.querySelectorAll(".code-who").forEach((who) => who.remove());
+      line.querySelectorAll(".code-at").forEach((at) => at.remove());
     }
     for (const w of body.workers) {
       const line = w.line && lines[w.line - 1];
@@ -161,11 +161,17 @@ export class Stepper {
         line.dataset.at = w.worker;
         line.style.setProperty("--at", tint);
       }
+      let at = line.querySelector(".code-at"); // every worker standing here, in one marker
+      if (!at) {
+        at = document.createElement("span");
+        at.className = "code-at";
+        line.append(at);
+      }
       const who = document.createElement("span");
       who.className = "code-who";
       who.style.color = tint;
       who.textContent = ` ◀ ${w.worker}`;
-      line.append(who);
+      at.append(who);
     }
   }
 

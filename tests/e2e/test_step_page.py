@@ -88,6 +88,7 @@ def test_stepping_the_race_by_clicking_lanes_loses_an_update(
         expect(who).to_have_css("color", rgb(tint_of(page, worker)))
     expect(page.locator(".step-worker[data-worker=Thread-1] .step-op")).to_have_text("read counter · line 12")
     shoot(page, "both-at-the-read")
+    page.locator("#scenario figure.code").screenshot(path=SHOTS / "code-panel.png")
 
     # T1 reads, T2 reads, T1 writes, T2 writes: the lost update, by hand
     for n, worker in enumerate(
