@@ -201,6 +201,20 @@ class Gate:
                 self._cond.notify_all()
             return self.wait_settled(timeout)
 
+    def stuck(self) -> bool:
+        """Is every live worker in a wait that no step can end? (Nobody runs, every
+        one has been stepped into its wait, none of them ready.) A worker in its wait
+        whose wait could now end still counts as waiting in `rec.waiting_for` (it
+        leaves its wait when stepped), so the watchdog asks this first."""
+        with self._cond:
+            if self._running is not None or self._arriving:
+                return False
+            live = [w for w in self._order if w not in self._ended]
+            parked = [self._parked.get(w) for w in live]
+            return bool(live) and all(
+                p is not None and p.waiting and p.ready is not None and not p.ready() for p in parked
+            )
+
     def live(self) -> list[str]:
         """Workers that have not ended, in the order they appeared."""
         with self._cond:

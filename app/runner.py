@@ -491,6 +491,8 @@ class Watchdog:
             self._stop(f"event limit: the run recorded {self.settings.max_events_per_run} events")
         else:
             finding = self._find_deadlock(dict(rec.waiting_for), rec.owners)
+            if rec.gate is not None and not rec.gate.stuck():
+                finding = None  # stepped by hand: a waiting worker may be free to go, when stepped
             if finding is None or finding != self._suspect or self._moved(finding):
                 self._suspect, self._suspect_since = finding, now
                 self._suspect_index = len(self.run.events)

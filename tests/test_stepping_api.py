@@ -327,3 +327,72 @@ async def test_a_step_run_left_alone_ends_by_the_time_limit_without_leaving_thre
     threads = manager.get(run["id"]).recorder.threads()
     assert len(threads) == 2
     assert not any(thread.is_alive() for thread in threads)
+
+
+async def test_stepping_the_deadlock_lesson_into_its_cycle_stops_the_run(client: httpx.AsyncClient) -> None:
+    run = await start(client, "deadlock", {"threads": 2, "rounds": 1, "hold": 0.0}, mode="step")
+    await step_through(
+        client,
+        run,
+        [
+            ("main", "start"),
+            ("main", "start"),
+            ("Thread-1", "begin"),
+            ("Thread-1", "acquire"),  # lock-1
+            ("Thread-1", "sleep"),
+            ("Thread-2", "begin"),
+            ("Thread-2", "acquire"),  # lock-2
+            ("Thread-2", "sleep"),
+            ("Thread-1", "acquire"),  # lock-2: held, so Thread-1 waits
+            ("Thread-2", "acquire"),  # lock-1: held, so Thread-2 waits
+        ],
+    )
+    state = (await client.get(f"/runs/{run['id']}/ready")).json()
+    assert [(w["worker"], w["ready"], w["waiting"]) for w in state["workers"]] == [
+        ("main", False, False),  # before its join: it would block
+        ("Thread-1", False, True),
+        ("Thread-2", False, True),
+    ]
+    await step_through(client, run, [("main", "join")])  # into its wait: nobody can go on now
+    summary, events = await finished(client, run)
+    assert summary["status"] == "stopped"
+    assert summary["reason"] == "deadlock: Thread-1 waits for lock-2 -> Thread-2 waits for lock-1"
+    assert any(e[2] == "mark" and e[3] == "deadlock" for e in events)
+
+
+async def test_workers_all_in_their_waits_are_no_deadlock_while_one_of_them_could_go_on(
+    app: Any, client: httpx.AsyncClient
+) -> None:
+    from app.runner import Watchdog
+
+    params = {"workers": 1, "phases": 1, "work": 0.0, "get_ready": 0.0}
+    run = await start(client, "event-barrier", params, mode="step")
+    await step_through(
+        client,
+        run,
+        [
+            ("main", "start"),
+            ("Thread-1", "begin"),
+            ("Thread-1", "wait"),  # for the start signal: into its wait
+            ("main", "sleep"),
+            ("main", "set"),  # Thread-1 could go on now, when stepped
+            ("main", "join"),  # into its wait
+        ],
+    )
+    live = app.state.manager.get(run["id"])
+    assert set(live.recorder.waiting_for) == {"main", "Thread-1"}  # every lane is in a wait
+
+    class Clock:
+        now = 0.0
+
+        def __call__(self) -> float:
+            return self.now
+
+    clock = Clock()
+    watchdog = Watchdog(live, app.state.settings, 0.0, clock=clock)
+    for _ in range(3):  # well past the watchdog's confirmation time
+        watchdog.check()
+        clock.now += 1.0
+    assert live.recorder.stop_reason is None
+    summary, _ = await to_the_end(client, run)
+    assert summary["status"] == "done"
