@@ -17,6 +17,7 @@ No FastAPI here.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import threading
@@ -24,6 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from urllib.parse import urlencode
 
 from app.explore import Chooser, Execution, Explored, explore
 from app.gate import CannotStep, Gate, Pending, UnknownWorker
@@ -103,6 +105,8 @@ class Stepper:
         chance = random.Random(seed)
         last: str | None = None
         for _ in range(most):
+            if self.gate.rec.stop_reason is not None:
+                break
             state = self.state()
             ready = [p.worker for p in state.pending if p.ready]
             if not ready:
@@ -196,6 +200,7 @@ def _explore_and_show(scenario: Scenario, params: Params, bounds: Bounds, rec: R
         "seconds": round(explored.seconds, 3),
         "preemption_bound": bounds.preemptions,
         "replay": replay_request(scenario, params, explored.failing_schedule),
+        "replay_link": replay_link(scenario, params, explored.failing_schedule),
     }
     if explored.failing_schedule is None:
         whole = "the whole bounded space" if explored.exhausted else "before the search's bounds ran out"
@@ -238,6 +243,20 @@ def replay_request(scenario: Scenario, params: Params, schedule: Sequence[str] |
         "mode": str(Mode.REPLAY),
         "schedule": list(schedule),
     }
+
+
+def replay_link(scenario: Scenario, params: Params, schedule: Sequence[str] | None) -> str | None:
+    """The page that opens the lesson ready to replay `schedule` (as the page's
+    "share link to this schedule" does), or None."""
+    if schedule is None:
+        return None
+    query = {
+        "scenario": scenario.slug,
+        "mode": str(Mode.REPLAY),
+        "params": json.dumps(params.model_dump(), separators=(",", ":")),
+        "schedule": ",".join(schedule),
+    }
+    return "/?" + urlencode(query)
 
 
 # --- explore ------------------------------------------------------------------------

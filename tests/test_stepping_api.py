@@ -212,6 +212,9 @@ async def test_explore_finds_the_lost_update_in_a_handful_of_schedules(client: h
             ("Thread-2", "write", 1),
         ],
     )
+    page = await client.get(values["replay_link"])  # the page, its form set to replay it
+    assert page.status_code == 200
+    assert '<option value="replay" selected>' in page.text
     replay = await client.post("/runs", json=values["replay"])
     assert replay.status_code == 201, replay.text
     again, _ = await finished(client, replay.json())
