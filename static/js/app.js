@@ -9,6 +9,7 @@
 import { Timeline } from "./controller.js";
 import { formatTime } from "./describe.js";
 import { Stepper, replayUrl } from "./stepper.js";
+import { warmUp } from "./warmup.js";
 import V from "/ui/vocabulary.js";
 
 const Interleave = (window.Interleave = Object.assign(window.Interleave || {}, { Timeline, formatTime, vocabulary: V }));
@@ -238,6 +239,9 @@ function start() {
   // line appended during a run from triggering a scan of the whole page.
   const runArea = document.getElementById("run");
   if (runArea) new MutationObserver(scan).observe(runArea, { childList: true });
+  // a page where a run is yet to start: the timeline's code compiled before it does
+  const running = () => Object.keys(Interleave.runs).length > 0;
+  if (runArea && !running()) warmUp(running);
   // the lesson panel changes height with its notice: the lanes below it move
   const lesson = document.getElementById("scenario");
   if (lesson) new MutationObserver(relayoutAll).observe(lesson, { childList: true });

@@ -26,6 +26,7 @@ export class Timeline {
   constructor(panel) {
     this.panel = panel;
     this.next = null; // step mode: worker -> the operation it stands before (drawn on its lane)
+    this.nextVersion = 0; // changes with it: the renderer's picture depends on it
     this.canvas = panel.querySelector("canvas.timeline");
     this.model = new Model();
     this.renderer = new Renderer(this.canvas, this.model);
@@ -263,7 +264,7 @@ export class Timeline {
     const view = this.currentView();
     this.renderer.draw({
       view, cursor: this.cursor, hover: this.hover, selected: this.selected, folds: this.folds, avail: this.avail,
-      next: this.next,
+      next: this.next, nextVersion: this.nextVersion,
     });
     // a frame that drew the lanes slowly leaves the strip's picture to the next one
     const busy = performance.now() - started > FRAME_MS / 2;
@@ -568,6 +569,7 @@ export class Timeline {
   /** Step mode: what each worker stands before (a Map, or null), drawn on its lane. */
   showNext(next) {
     this.next = next;
+    this.nextVersion += 1;
     this.requestDraw();
   }
 

@@ -206,8 +206,8 @@ export class Renderer {
     this.geometry = null;
     this.hits = { arrows: [], instants: [], badges: [] };
     this.layer = null; // what drawStatic drew, kept while the model and the view stay
-    this.layerKey = "";
-    this.pills = new Atlas(); // "text|font|height..." -> a drawn badge
+    this.layerKey = ""; // the picture drawn last (model, view, size...)
+    this.layerHolds = ""; // the picture the layer holds ("": none, it is on the canvas only)
   }
 
   // ---- layout ---------------------------------------------------------------
@@ -345,7 +345,8 @@ export class Renderer {
 
   /** Draw the model. state: { view: [t0, t1], cursor, hover, selected, folds, avail }.
    *  What depends only on the model and the view is drawn into a layer kept between
-   *  frames; a frame that only moves the cursor or the hover copies it and draws those. */
+   *  frames; a frame that only moves the cursor or the hover copies it and draws those.
+   *  With nothing to draw over it, the picture goes straight onto the canvas. */
   draw(state) {
     const canvas = this.canvas, m = this.model;
     const L = this.layout(state);
@@ -368,20 +369,37 @@ export class Renderer {
     }
     this.geometry = { ...L, v0, v1, span, X, T, rowOf, dpr };
     const folds = state.folds ? [...state.folds].join() : "";
-    const key = [v0, v1, width, height, dpr, m.version, state.selected ? state.selected.index : -1, folds, L.font, L.projector].join("|");
+    const key = [v0, v1, width, height, dpr, m.version, state.selected ? state.selected.index : -1, folds, L.font, L.projector, state.nextVersion || 0].join("|");
+    const g = canvas.getContext("2d");
+    const over = Boolean(state.hover) || (state.cursor !== null && state.cursor !== undefined);
     if (key !== this.layerKey) {
-      if (!this.layer || this.layer.width !== width || this.layer.height !== height) {
-        this.layer = document.createElement("canvas");
-        this.layer.width = width;
-        this.layer.height = height;
+      this.layerKey = key;
+      if (!over) {
+        // nothing to draw over the picture (a live run, a pan): drawn straight onto the
+        // canvas, without the copy of a whole-screen layer (~5 ms on a software canvas);
+        // the layer takes a copy only when a cursor or a hover comes
+        this.layerHolds = "";
+        g.setTransform(dpr, 0, 0, dpr, 0, 0);
+        g.clearRect(0, 0, L.width, L.height);
+        this.drawStatic(g, L, X, v0, v1, state);
+        return;
       }
+      this.sizeLayer(width, height);
       const lg = this.layer.getContext("2d");
       lg.setTransform(dpr, 0, 0, dpr, 0, 0);
       lg.clearRect(0, 0, L.width, L.height);
       this.drawStatic(lg, L, X, v0, v1, state);
-      this.layerKey = key;
+      this.layerHolds = key;
+    } else if (this.layerHolds !== key) {
+      if (!over) return; // the canvas shows the picture as drawn, nothing over it
+      // a cursor or a hover over the picture on the canvas: keep the picture first
+      this.sizeLayer(width, height);
+      const lg = this.layer.getContext("2d");
+      lg.setTransform(1, 0, 0, 1, 0, 0);
+      lg.clearRect(0, 0, width, height);
+      lg.drawImage(canvas, 0, 0);
+      this.layerHolds = key;
     }
-    const g = canvas.getContext("2d");
     g.setTransform(1, 0, 0, 1, 0, 0);
     g.clearRect(0, 0, width, height);
     g.drawImage(this.layer, 0, 0);
@@ -399,6 +417,13 @@ export class Renderer {
     }
     g.restore();
     if (state.cursor !== null && state.cursor !== undefined) this.drawCursor(g, L, X(state.cursor), state.cursor);
+  }
+
+  sizeLayer(width, height) {
+    if (this.layer && this.layer.width === width && this.layer.height === height) return;
+    this.layer = document.createElement("canvas");
+    this.layer.width = width;
+    this.layer.height = height;
   }
 
   /** Everything but the cursor and the hover. */
@@ -767,23 +792,26 @@ export class Renderer {
     const font = L.small, dpr = this.geometry.dpr, line = L.projector ? 2 : 1;
     // the new pills drawn first, then all copied: a copy from a canvas changed since the
     // last copy takes a snapshot of all of it
+    const pillOf = (b, bh) => {
+      const text = badgeText(b.links + b.instants), key = `${text}|${font}|${bh}|${line}|${dpr}`;
+      const known = PILLS.get(key);
+      if (known) return known;
+      const w = this.pillWidth(text, font);
+      return PILLS.add(key, w, bh, dpr, (p) => paintPill(p, text, font, w, bh, line));
+    };
     const placed = [];
     for (const b of badges) {
-      const text = badgeText(b.links + b.instants);
       const bh = Math.min(b.row.h - L.holdH - 2, Math.round(font * 1.25));
       if (bh < 9) continue;
-      const key = `${text}|${font}|${bh}|${line}|${dpr}`;
-      let pill = this.pills.get(key);
-      if (!pill) {
-        const w = this.pillWidth(text, font);
-        pill = this.pills.add(key, w, bh, dpr, (p) => paintPill(p, text, font, w, bh, line));
-      }
-      placed.push(b, pill, bh);
+      const generation = PILLS.generation;
+      placed.push(b, pillOf(b, bh), bh);
+      // the atlas was full and started over: the pills placed before are drawn again
+      if (PILLS.generation !== generation) for (let i = 0; i < placed.length - 3; i += 3) placed[i + 1] = pillOf(placed[i], placed[i + 2]);
     }
     for (let i = 0; i < placed.length; i += 3) {
       const b = placed[i], pill = placed[i + 1], bh = placed[i + 2], w = pill.w;
       const x = Math.round(b.x - w / 2), y = Math.round(b.row.y + L.holdH + 1 + (b.row.h - L.holdH - 1 - bh) / 2);
-      g.drawImage(this.pills.canvas, pill.sx, pill.sy, pill.sw, pill.sh, x, y, w, bh);
+      g.drawImage(PILLS.canvas, pill.sx, pill.sy, pill.sw, pill.sh, x, y, w, bh);
       this.hits.badges.push({ ...b, x, y, w, h: bh });
     }
   }
@@ -1187,6 +1215,7 @@ class Atlas {
     this.g = this.canvas.getContext("2d");
     this.places = new Map();
     this.x = 0; this.y = 0; this.rowH = 0;
+    this.generation = 0; // how many times it started over
   }
   get(key) { return this.places.get(key); }
   /** Draw a picture w x h (CSS px) with paint(g) at (0, 0), at pixel ratio dpr. */
@@ -1198,6 +1227,7 @@ class Atlas {
       this.g.clearRect(0, 0, W, H);
       this.places.clear();
       this.x = this.y = this.rowH = 0;
+      this.generation += 1;
     }
     const g = this.g;
     g.setTransform(dpr, 0, 0, dpr, this.x, this.y);
@@ -1209,6 +1239,10 @@ class Atlas {
     return place;
   }
 }
+
+// One atlas of count badges for the page: every timeline on it (and the made-up run
+// drawn while the page loads, static/js/warmup.js) draws each pill once.
+const PILLS = new Atlas();
 
 /** A count badge at (0, 0): a pill w x h with the number in it. */
 function paintPill(p, text, font, w, h, line) {

@@ -586,3 +586,37 @@ def test_state_bars_written_as_pixels_are_what_a_canvas_pattern_fill_draws(
         }"""
     )
     assert differences == []
+
+
+def picture(page: Page) -> str:
+    """What the timeline's canvas shows, as a data URL (equal pictures, equal strings)."""
+    data: str = page.evaluate("() => Interleave.current.timeline.canvas.toDataURL()")
+    return data
+
+
+def test_the_page_warms_up_off_screen_and_leaves_nothing_behind(page: Page, live_server: str) -> None:
+    """While the page is idle, a made-up run is drawn out of sight (so the first real
+    run draws with compiled code); when it is done, nothing of it stays on the page."""
+    page.goto(f"{live_server}/")
+    page.wait_for_function("() => document.documentElement.dataset.warm", timeout=30_000)
+    assert page.locator("canvas").count() == 0  # no run yet, and the made-up one is gone
+    assert page.evaluate("() => Object.keys(Interleave.runs).length") == 0
+    run_from_page(page, live_server, "lock-counter", {"pairs": "2", "iterations": "20"})
+    assert page.locator("canvas.timeline").count() == 1
+
+
+def test_a_hover_over_a_picture_drawn_straight_onto_the_canvas_goes_away_cleanly(
+    page: Page, live_server: str
+) -> None:
+    """With nothing over it the picture is drawn straight onto the canvas; a hover keeps
+    a copy first, so that when the pointer leaves, the picture is exactly as before."""
+    run_from_page(page, live_server, "lock-counter", {"pairs": "2", "iterations": "20"})
+    frame(page)
+    before = picture(page)
+    x, y = clear_point(page, lane_names(page)[1], float(view(page)["viewEndNs"]) / 2)
+    page.mouse.move(x, y)
+    frame(page)
+    assert picture(page) != before  # the hovered segment is outlined
+    page.mouse.move(x, 2)  # off the canvas, above it
+    frame(page)
+    assert picture(page) == before
