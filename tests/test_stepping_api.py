@@ -399,3 +399,22 @@ async def test_workers_all_in_their_waits_are_no_deadlock_while_one_of_them_coul
     assert live.recorder.stop_reason is None
     summary, _ = await to_the_end(client, run)
     assert summary["status"] == "done"
+
+
+async def test_run_to_the_end_at_random_takes_the_same_schedule_for_the_same_seed(
+    client: httpx.AsyncClient,
+) -> None:
+    schedules = []
+    for _ in range(2):
+        run = await start(client, "race-condition", RACE | {"threads": 3}, mode="step")
+        response = await client.post(
+            f"/runs/{run['id']}/run-to-end",
+            json={"policy": "random", "seed": 7},
+            headers={"X-Run-Control": run["control"]},
+        )
+        assert response.status_code == 200, response.text
+        summary, _ = await finished(client, run)
+        assert summary["status"] == "done"
+        schedules.append(summary["result"]["values"]["schedule"])
+    assert schedules[0] == schedules[1]
+    assert len(set(schedules[0])) == 4  # main and the three threads each took steps

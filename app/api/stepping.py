@@ -47,7 +47,7 @@ async def ready_workers(run_id: str, service: Service) -> StepStateBody:
     return _body(run, state)
 
 
-@router.post("/{run_id}/step", response_model=StepStateBody, responses=responses(403, 404, 409))
+@router.post("/{run_id}/step", response_model=StepStateBody, responses=responses(400, 403, 404, 409, 413))
 async def step_worker(
     run_id: str,
     request: Annotated[StepRequest, Body()],
@@ -60,7 +60,9 @@ async def step_worker(
     return _body(run, state)
 
 
-@router.post("/{run_id}/run-to-end", response_model=StepStateBody, responses=responses(403, 404, 409))
+@router.post(
+    "/{run_id}/run-to-end", response_model=StepStateBody, responses=responses(400, 403, 404, 409, 413)
+)
 async def run_to_end(
     run_id: str,
     service: Service,

@@ -182,6 +182,9 @@ class Thread(_threading.Thread):
         obj = joining(self.name)
         if (gate := rec.gate) is not None:
             gate.before(me, "join", obj, ready=self._has_ended)
+            if self._has_ended():  # only its OS exit is left: no wait, no extra step
+                super().join()
+                return
         if not self.is_alive():
             super().join()
             return
