@@ -36,7 +36,7 @@ def click_lane(page: Page, worker: str) -> None:
         }""",
         worker,
     )
-    box = page.locator("canvas.timeline").bounding_box()
+    box = page.locator(".run[data-run-id] canvas.timeline").bounding_box()
     assert box is not None
     page.mouse.click(box["x"] + 8, box["y"] + y)
 
@@ -73,7 +73,7 @@ def test_stepping_the_race_by_clicking_lanes_loses_an_update(
     steps_so_far(page, 1)
     click_lane(page, "main")
     steps_so_far(page, 2)
-    page.locator("canvas.timeline").focus()
+    page.locator(".run[data-run-id] canvas.timeline").focus()
     page.keyboard.press("1")  # main is listed first
     steps_so_far(page, 3)
     # each thread passes the starting line: clicks on their lanes
