@@ -178,6 +178,8 @@ export class Stepper {
   /** The run ended: nothing is left to step. */
   finish() {
     this.ended = true;
+    this.say("");
+    this.count.textContent += this.count.textContent ? ": the run has ended" : "";
     this.list.replaceChildren();
     this.el.querySelectorAll("button").forEach((b) => { b.disabled = true; });
     this.state.timeline.showNext(null);
