@@ -8,6 +8,7 @@
  */
 import { Timeline } from "./controller.js";
 import { formatTime } from "./describe.js";
+import { Stepper, replayUrl } from "./stepper.js";
 import { warmUp } from "./warmup.js";
 import V from "/ui/vocabulary.js";
 
@@ -26,6 +27,7 @@ function attach(panel) {
   const state = { id, panel, timeline, summary: null, lines: [] };
   Interleave.runs[id] = state;
   Interleave.current = state;
+  if (panel.querySelector("[data-stepper]")) state.stepper = new Stepper(state);
 
   const source = new EventSource(`/runs/${id}/events`);
   state.source = source;
@@ -50,6 +52,8 @@ function attach(panel) {
     if (details) showDetails(details, timeline.model, summary);
     const stop = panel.querySelector("[data-action=stop]");
     if (stop) stop.disabled = true;
+    if (state.stepper) state.stepper.finish();
+    showReplay(panel, summary);
   });
 
   function addLine(ev) {
@@ -181,6 +185,16 @@ function showDetails(details, model, summary) {
   }
 }
 
+// Step, replay and explore runs: a link that replays the schedule, and the same to share.
+function showReplay(panel, summary) {
+  const url = replayUrl(summary);
+  const links = panel.querySelector("[data-replay]");
+  if (!url || !links) return;
+  links.querySelector("[data-replay-link]").href = url;
+  links.querySelector("[data-replay-share]").href = new URL(url, location.href).href;
+  links.hidden = false;
+}
+
 // A lesson whose point is the deadlock: the server catching it is the good ending.
 function caughtDeadlock(summary) {
   return summary.status === "stopped" && summary.expects_stop && /^deadlock/.test(summary.reason || "");
@@ -211,6 +225,7 @@ function onKey(e) {
     return;
   }
   const current = Interleave.current;
+  if (current && current.stepper && current.stepper.onKey(e)) return;
   if (current && target.tagName !== "CANVAS") current.timeline.onKey(e);
 }
 
