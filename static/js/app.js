@@ -15,9 +15,12 @@ import V from "/ui/vocabulary.js";
 const Interleave = (window.Interleave = Object.assign(window.Interleave || {}, { Timeline, formatTime, vocabulary: V }));
 Interleave.runs = Interleave.runs || {};
 
+let stopWarmUp = () => {}; // the made-up run drawn while the page waits (warmup.js)
+
 function attach(panel) {
   if (panel.dataset.attached) return;
   panel.dataset.attached = "1";
+  stopWarmUp();
   const id = panel.dataset.runId;
   const timeline = new Timeline(panel);
   const output = panel.querySelector("[data-output]");
@@ -240,8 +243,7 @@ function start() {
   const runArea = document.getElementById("run");
   if (runArea) new MutationObserver(scan).observe(runArea, { childList: true });
   // a page where a run is yet to start: the timeline's code compiled before it does
-  const running = () => Object.keys(Interleave.runs).length > 0;
-  if (runArea && !running()) warmUp(running);
+  if (runArea && !Object.keys(Interleave.runs).length) stopWarmUp = warmUp();
   // the lesson panel changes height with its notice: the lanes below it move
   const lesson = document.getElementById("scenario");
   if (lesson) new MutationObserver(relayoutAll).observe(lesson, { childList: true });
