@@ -10,9 +10,13 @@ performs its operation, runs whatever untraced code follows, and parks at its ne
 gate (or in a wait, or ends). So what happens depends only on the order of the steps:
 the schedule, which the gate records.
 
-While parked, a lane is drawn waiting for "the scheduler". A worker let through into an operation that cannot proceed (a held lock) records its
-`wait` as usual and parks again, `waiting`: its pending operation says it cannot go on
-(`ready` is False) until another worker's step makes it possible.
+While parked, a lane is drawn waiting for "the scheduler". In step mode the run's
+clock leaves out the time every worker spends parked waiting for the next step
+(`skip_idle`): a learner thinking for 20 s is not the program's time, and the lanes
+show the steps side by side. A worker let through into an operation that cannot
+proceed (a held lock) records its `wait` as usual and parks again, `waiting`: its
+pending operation says it cannot go on (`ready` is False) until another worker's
+step makes it possible.
 
 Both sides are plain threads: the workers park in `before`; the scheduler (an API
 request, the explorer) calls `wait_settled`, `pending` and `step`. No FastAPI here.
@@ -81,9 +85,13 @@ class Gate:
     not wait, since under a gate the order of steps, not the clock, decides who goes.
     """
 
-    def __init__(self, rec: Recorder, *, real_sleep: bool = True) -> None:
+    def __init__(self, rec: Recorder, *, real_sleep: bool = True, skip_idle: bool = False) -> None:
         self.rec = rec
         self.real_sleep = real_sleep
+        # Step mode: the run's clock stops while every worker waits for the next step
+        # (a learner thinking for 20 s is not the program's time)
+        self.skip_idle = skip_idle
+        self._settled_ns = time.monotonic_ns()  # when the last worker parked or ended
         self.schedule: list[str] = []  # the workers let through, in order
         self.touched = time.monotonic()  # when it was last stepped (an idle run times out)
         self._cond = threading.Condition()
@@ -130,6 +138,7 @@ class Gate:
                 self._arriving.discard(worker)
                 if self._running == worker:
                     self._running = None
+                self._settled_ns = time.monotonic_ns()
                 self._cond.notify_all()
                 try:
                     while self._running != worker and self.rec.stop_reason is None:
@@ -149,6 +158,7 @@ class Gate:
             self._parked.pop(worker, None)
             if self._running == worker:
                 self._running = None
+            self._settled_ns = time.monotonic_ns()
             self._cond.notify_all()
 
     def has_left(self, worker: str) -> bool:
@@ -197,6 +207,9 @@ class Gate:
                     raise CannotStep(self._blocked_reason(worker, parked))
                 self.schedule.append(worker)
                 self.touched = time.monotonic()
+                if self.skip_idle and self._running is None and not self._arriving:
+                    # nobody has run since the last worker parked (or ended)
+                    self.rec.skip(time.monotonic_ns() - self._settled_ns)
                 self._running = worker
                 self._cond.notify_all()
             return self.wait_settled(timeout)

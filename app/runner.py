@@ -567,7 +567,10 @@ def _execute(
     # Time zero is when the program starts, not when the request arrived: the gap
     # (a thread starting) is ours, not the lesson's.
     recorder.start_clock()
-    sampler = Sampler(recorder).start()  # GIL and CPU waits, for as long as the program runs
+    # GIL and CPU waits, for as long as the program runs; not in a gated run (step,
+    # replay): one worker runs at a time there, so nobody waits for the GIL, and a step
+    # run's clock leaves out the time between steps, which the sampler's would not
+    sampler = Sampler(recorder).start() if recorder.gate is None else None
     try:
         with bind(recorder, MAIN_LANE, LaneKind.MAIN):
             return main(params)
@@ -575,7 +578,8 @@ def _execute(
         try:
             _reap_threads(recorder, settings.stop_grace_seconds)
         finally:
-            sampler.stop()
+            if sampler is not None:
+                sampler.stop()
             recorder.finalize()
 
 

@@ -143,7 +143,7 @@ def gated_program(
     def prepare(rec: Recorder) -> Callable[[Params], Result]:
         if mode is Mode.EXPLORE:
             return lambda params: _explore_and_show(scenario, params, bounds, rec)
-        gate = attach_gate(rec)
+        gate = attach_gate(rec, skip_idle=mode is Mode.STEP)
 
         def program(params: Params) -> Result:
             if schedule:
@@ -158,9 +158,10 @@ def gated_program(
     return prepare
 
 
-def attach_gate(rec: Recorder, *, real_sleep: bool = True) -> Gate:
-    """Gate the run of `rec`, whose main lane is about to start."""
-    gate = Gate(rec, real_sleep=real_sleep)
+def attach_gate(rec: Recorder, *, real_sleep: bool = True, skip_idle: bool = False) -> Gate:
+    """Gate the run of `rec`, whose main lane is about to start. `skip_idle`: its clock
+    leaves out the time spent waiting for a step (step mode: a person steps it)."""
+    gate = Gate(rec, real_sleep=real_sleep, skip_idle=skip_idle)
     rec.gate = gate
     gate.arriving(MAIN)
     return gate

@@ -179,6 +179,12 @@ class Recorder:
     def now(self) -> int:
         return time.monotonic_ns() - self.t0_ns
 
+    def skip(self, ns: int) -> None:
+        """Leave `ns` of time out of the run's clock: time in which nothing of the
+        program ran (a step run waiting for the learner's next step), so that the lanes
+        show the program's own time. Only while no worker runs and no sampler watches."""
+        self.t0_ns += ns
+
     def check(self) -> None:
         """Raise `Stop` in the calling worker if the run has been cancelled."""
         if self.stop_reason is not None:

@@ -6,6 +6,8 @@ parked at its next gate, so every assertion is about a settled state, no sleeps.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -132,6 +134,29 @@ async def test_stepping_the_race_one_thread_after_the_other_loses_nothing(client
         ("Thread-2", "write", 2),
     ]
     assert summary["result"]["values"]["lost_updates"] == 0
+
+
+async def test_a_step_runs_clock_leaves_out_the_time_spent_waiting_for_a_step(
+    client: httpx.AsyncClient,
+) -> None:
+    """A learner who thinks for a second between two steps: the lanes show the
+    program's own time, the steps side by side, not the second of thinking."""
+    thinking_s = 1.0
+    run = await start(client, "race-condition", RACE, mode="step")
+    await step_through(client, run, SET_OFF)
+    await asyncio.sleep(thinking_s)  # the pause under test, not a synchronisation
+    await step_through(client, run, LOST_UPDATE[len(SET_OFF) :])
+    summary, events = await to_the_end(client, run)
+    times = sorted(e[0] for e in events)
+    widest_gap_s = max(b - a for a, b in itertools.pairwise(times)) / 1e9
+    assert widest_gap_s < thinking_s, widest_gap_s
+    assert summary["duration_ms"] < thinking_s * 1000, summary["duration_ms"]
+    assert accesses(events)[:4] == [  # and what happened is what was stepped
+        ("Thread-1", "read", 0),
+        ("Thread-2", "read", 0),
+        ("Thread-1", "write", 1),
+        ("Thread-2", "write", 1),
+    ]
 
 
 async def test_a_recorded_schedule_replays_to_the_same_lanes_every_time(client: httpx.AsyncClient) -> None:
