@@ -1,7 +1,7 @@
 /* Step mode on the page: the learner is the scheduler.
  *
  * A step run's panel has a [data-stepper] section: one button per live worker naming
- * the operation it stands before and its line; a click (or the worker's number key,
+ * the operation it stands before, its line and that line's code; a click (or the worker's number key,
  * or a click on its lane) lets it through with POST /runs/{id}/step. The lesson's code
  * panel marks the line each worker stands at, in its lane's tint (the --lane-N
  * colours of app/palette.py), and each lane shows its next operation at its right end.
@@ -116,6 +116,7 @@ export class Stepper {
 
   render(body) {
     this.workers = body.workers;
+    const lines = codeLines();
     this.count.textContent = `${body.schedule.length} step${body.schedule.length === 1 ? "" : "s"} so far`;
     this.list.replaceChildren(...body.workers.map((w, i) => {
       const li = document.createElement("li");
@@ -132,12 +133,18 @@ export class Stepper {
       const op = document.createElement("span");
       op.className = "step-op";
       op.textContent = opText(w);
+      // the line itself, beside the lanes: the code panel may be below the fold
+      // (without its comment: the code panel has it)
+      const text = w.line && lines[w.line - 1] ? lines[w.line - 1].firstChild.textContent.replace(/\s+#.*$/, "").trim() : "";
+      const code = document.createElement("code");
+      code.className = "step-code";
+      code.textContent = text;
       const how = document.createElement("span");
       how.className = "step-how";
       how.textContent = blocked ? "waiting" : w.ready ? "ready" : "would block";
       button.title = blocked ? `${w.worker} waits: another worker must act first`
         : w.ready ? `Let ${w.worker} ${opText(w)}` : `${w.worker} would block: stepping it puts it into its wait`;
-      button.append(key, name, op, how);
+      button.append(key, name, op, ...(text ? [code] : []), how);
       button.addEventListener("click", () => this.step(w.worker));
       li.append(button);
       return li;
