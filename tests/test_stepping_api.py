@@ -16,6 +16,8 @@ import httpx
 import pytest
 
 from app.config import Settings
+from app.scenarios.registry import SCENARIOS
+from app.stepping import supports
 from tests.helpers import Wire, events_of, parse_sse
 
 pytestmark = pytest.mark.anyio
@@ -134,6 +136,32 @@ async def test_stepping_the_race_one_thread_after_the_other_loses_nothing(client
         ("Thread-2", "write", 2),
     ]
     assert summary["result"]["values"]["lost_updates"] == 0
+
+
+STEPPABLE = [slug for slug, lesson in SCENARIOS.items() if supports(lesson)]
+
+
+def test_every_lesson_under_threads_and_synchronisation_can_be_stepped() -> None:
+    groups = {lesson.group for slug, lesson in SCENARIOS.items() if slug in STEPPABLE}
+    assert groups == {"Threads", "Synchronisation"}
+    assert [slug for slug, lesson in SCENARIOS.items() if lesson.group in groups] == STEPPABLE
+
+
+@pytest.mark.parametrize("slug", STEPPABLE)
+async def test_each_thread_lesson_steps_to_its_end_at_its_defaults(
+    client: httpx.AsyncClient, slug: str
+) -> None:
+    """Every traced operation of every thread lesson parks and goes on when stepped:
+    run to the end round-robin, each ends as it does when the OS schedules it."""
+    run = await start(client, slug, {}, mode="step")
+    summary, events = await to_the_end(client, run)
+    if summary["status"] == "stopped":  # only where a deadlock is the lesson (round-robin walks into it)
+        assert SCENARIOS[slug].expects_stop, summary
+        assert summary["reason"].startswith("deadlock"), summary
+    else:
+        assert summary["status"] == "done", summary
+        assert len(summary["result"]["values"]["schedule"]) > 0
+    assert events, slug
 
 
 async def test_a_step_runs_clock_leaves_out_the_time_spent_waiting_for_a_step(
