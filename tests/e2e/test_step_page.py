@@ -88,7 +88,9 @@ def test_stepping_the_race_by_clicking_lanes_loses_an_update(
         expect(who).to_have_css("color", rgb(tint_of(page, worker)))
     expect(page.locator(".step-worker[data-worker=Thread-1] .step-op")).to_have_text("read counter · line 12")
     # and the line's code beside the lanes, without its comment
-    expect(page.locator(".step-worker[data-worker=Thread-1] .step-code")).to_have_text("value = counter.value")
+    expect(page.locator(".step-worker[data-worker=Thread-1] .step-code")).to_have_text(
+        "value = counter.value"
+    )
     shoot(page, "both-at-the-read")
     page.locator("#scenario figure.code").screenshot(path=SHOTS / "code-panel.png")
 
