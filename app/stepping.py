@@ -148,7 +148,16 @@ def gated_program(
         def program(params: Params) -> Result:
             if schedule:
                 _follow_in_background(gate, schedule)
-            result = scenario.main(params)
+            try:
+                result = scenario.main(params)
+            except Stop:
+                # Stopped (a deadlock stepped into, a limit): the lesson has no result,
+                # but the schedule that led here is kept, to be replayed
+                steps = len(gate.schedule)
+                return Result(
+                    f"stopped after {steps} step{'' if steps == 1 else 's'}",
+                    {"mode": str(mode), "schedule": list(gate.schedule)},
+                )
             return replace(
                 result, values=result.values | {"mode": str(mode), "schedule": list(gate.schedule)}
             )

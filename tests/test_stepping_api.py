@@ -414,6 +414,14 @@ async def test_stepping_the_deadlock_lesson_into_its_cycle_stops_the_run(client:
     assert summary["status"] == "stopped"
     assert summary["reason"] == "deadlock: Thread-1 waits for lock-2 -> Thread-2 waits for lock-1"
     assert any(e[2] == "mark" and e[3] == "deadlock" for e in events)
+    # the schedule that led into the cycle is kept, and replays into it again
+    schedule = summary["result"]["values"]["schedule"]
+    assert schedule == [*["main"] * 2, *["Thread-1"] * 3, *["Thread-2"] * 3, "Thread-1", "Thread-2", "main"]
+    replay = await start(
+        client, "deadlock", {"threads": 2, "rounds": 1, "hold": 0.0}, mode="replay", schedule=schedule
+    )
+    replayed, _ = await finished(client, replay)
+    assert (replayed["status"], replayed["reason"]) == (summary["status"], summary["reason"])
 
 
 async def test_workers_all_in_their_waits_are_no_deadlock_while_one_of_them_could_go_on(
