@@ -221,7 +221,10 @@ function scan() {
 /** Keys for the whole page, unless someone is typing in a form field. */
 function onKey(e) {
   const target = e.target;
-  if (target.closest && target.closest("input, select, textarea, button, a, summary, [contenteditable]")) return;
+  if (target.closest && target.closest("input, select, textarea, [contenteditable]")) return; // typing
+  // a focused button or link keeps the keys that press it; the others still work (a
+  // teacher who clicked Run or a worker's button can go on with the number keys)
+  if (target.closest && target.closest("button, a, summary") && (e.key === " " || e.key === "Enter")) return;
   if (e.key === "r" && !e.ctrlKey && !e.metaKey && !e.altKey) {
     const form = document.querySelector("form.params:not([data-readonly])");
     if (form) { e.preventDefault(); form.requestSubmit(); }

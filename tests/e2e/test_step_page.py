@@ -134,3 +134,16 @@ def test_explore_from_the_page_finds_the_lost_update_and_offers_its_replay(
     assert share.startswith(f"{live_server}/?scenario=race-condition&mode=replay")
     shoot(page, "explore")
     assert console_errors == []
+
+
+def test_number_keys_step_even_while_the_run_button_has_the_focus(page: Page, live_server: str) -> None:
+    """A teacher clicks Run, then steps with the number keys: the focused button keeps
+    only the keys that press it (Space, Enter)."""
+    start_step_run(page, live_server)
+    assert page.evaluate("() => document.activeElement.classList.contains('run-button')")
+    page.keyboard.press("1")  # main: start Thread-1
+    steps_so_far(page, 1)
+    page.locator(".step-worker[data-worker=main]").click()  # main: start Thread-2
+    steps_so_far(page, 2)
+    page.keyboard.press("1")  # the focus is now on main's button
+    steps_so_far(page, 3)
