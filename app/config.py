@@ -124,6 +124,28 @@ class Settings(BaseSettings):
         description="Open connections at most; more are closed at once. Each viewer of a run "
         "holds one for its event stream, so leave room for every student's.",
     )
+    explore_max_schedules: int = Field(
+        2_000,
+        ge=1,
+        le=1_000_000,
+        description="Explore mode: schedules one search may try before it gives up (each is a "
+        "whole run of the lesson, a few ms for a small one).",
+    )
+    explore_max_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="Explore mode: seconds one search may take; the run's own time limit "
+        "(max_run_seconds) still applies on top.",
+    )
+    explore_preemptions: int = Field(
+        2,
+        ge=0,
+        le=10,
+        description="Explore mode: how many times a schedule may switch away from a worker "
+        "that could have gone on. Most concurrency bugs need one or two; each more widens "
+        "the search a lot.",
+    )
     host: str = Field("127.0.0.1", description="Address `python -m app` listens on (0.0.0.0: every one).")
     port: int = Field(8000, ge=1, le=65535, description="Port `python -m app` listens on.")
     log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from app.api import claims, docs, errors, exports, history, pages, runs, scenarios, vocabulary
+from app.api import claims, docs, errors, exports, history, pages, runs, scenarios, stepping, vocabulary
 from app.api.middleware import BodyLimit, SecurityHeaders
 from app.assets import STATIC
 from app.config import Settings, get_settings
@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (pages, history, runs, scenarios, exports, docs, claims, vocabulary):
+    for module in (pages, history, runs, stepping, scenarios, exports, docs, claims, vocabulary):
         app.include_router(module.router)
     errors.install(app)
     # Outermost last: the security headers go on every answer, the 413 included.

@@ -222,6 +222,8 @@ class LiveRun(Run):
 
     recorder: Recorder
     client: str = ""  # who started it (an address): per-client limits count its runs
+    # What the director runs instead of `scenario.main` (step, replay, explore: app.stepping)
+    program: Callable[[Params], Result] | None = None
 
     growing: ClassVar[bool] = True
 
@@ -315,7 +317,17 @@ class RunManager:
         self.runs[run.id] = run
         self._forget_old_runs()
 
-    def start(self, scenario: Scenario, params: Params, *, client: str = "", control: str = "") -> LiveRun:
+    def start(
+        self,
+        scenario: Scenario,
+        params: Params,
+        *,
+        client: str = "",
+        control: str = "",
+        program: Callable[[Recorder], Callable[[Params], Result]] | None = None,
+    ) -> LiveRun:
+        """`program(recorder)`: what to run instead of the lesson's own main, given the
+        run's recorder before anything runs (the gated modes attach their gate there)."""
         if self.active >= self.settings.max_concurrent_runs:
             raise TooManyRuns(
                 f"{self.settings.max_concurrent_runs} runs are already running, the most this "
@@ -331,6 +343,7 @@ class RunManager:
             recorder=recorder,
             client=client,
             control_digest=_digest(control) if control else "",
+            program=None if program is None else program(recorder),
         )
         self.runs[run.id] = run
         self._forget_old_runs()
@@ -410,7 +423,8 @@ class RunManager:
 
         def direct() -> None:
             try:
-                result = _execute(run.scenario, run.params, run.recorder, self.settings)
+                main = run.program or run.scenario.main
+                result = _execute(main, run.params, run.recorder, self.settings)
             except BaseException as error:
                 outcome: tuple[Result | None, BaseException | None] = (None, error)
             else:
@@ -468,12 +482,17 @@ class Watchdog:
         if rec.stop_reason is not None:
             return
         now = self._clock()
-        if now - self.started > self.settings.max_run_seconds:
-            self._stop(f"time limit: the run took longer than {self.settings.max_run_seconds:g} s")
+        # A run someone steps by hand: the limit counts from its last step.
+        since = self.started if rec.gate is None else max(self.started, rec.gate.touched)
+        if now - since > self.settings.max_run_seconds:
+            idle = "nobody stepped it for" if rec.gate is not None else "the run took longer than"
+            self._stop(f"time limit: {idle} {self.settings.max_run_seconds:g} s")
         elif len(self.run.events) >= self.settings.max_events_per_run:
             self._stop(f"event limit: the run recorded {self.settings.max_events_per_run} events")
         else:
             finding = self._find_deadlock(dict(rec.waiting_for), rec.owners)
+            if rec.gate is not None and not rec.gate.stuck():
+                finding = None  # stepped by hand: a waiting worker may be free to go, when stepped
             if finding is None or finding != self._suspect or self._moved(finding):
                 self._suspect, self._suspect_since = finding, now
                 self._suspect_index = len(self.run.events)
@@ -541,20 +560,26 @@ def find_wait_cycle(
 
 
 # --- inside the director thread ----------------------------------------------------
-def _execute(scenario: Scenario, params: Params, recorder: Recorder, settings: Settings) -> Result:
+def _execute(
+    main: Callable[[Params], Result], params: Params, recorder: Recorder, settings: Settings
+) -> Result:
     """Run the scenario as the `main` lane, then make sure no worker outlives the run."""
     # Time zero is when the program starts, not when the request arrived: the gap
     # (a thread starting) is ours, not the lesson's.
     recorder.start_clock()
-    sampler = Sampler(recorder).start()  # GIL and CPU waits, for as long as the program runs
+    # GIL and CPU waits, for as long as the program runs; not in a gated run (step,
+    # replay): one worker runs at a time there, so nobody waits for the GIL, and a step
+    # run's clock leaves out the time between steps, which the sampler's would not
+    sampler = Sampler(recorder).start() if recorder.gate is None else None
     try:
         with bind(recorder, MAIN_LANE, LaneKind.MAIN):
-            return scenario.main(params)
+            return main(params)
     finally:
         try:
             _reap_threads(recorder, settings.stop_grace_seconds)
         finally:
-            sampler.stop()
+            if sampler is not None:
+                sampler.stop()
             recorder.finalize()
 
 

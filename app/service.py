@@ -19,10 +19,11 @@ Usage::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,9 +33,23 @@ from app.columns import EventColumns
 from app.config import Settings
 from app.runner import LiveRun, Run, RunManager, TooManyRuns
 from app.scenarios import params as scenario_params
-from app.scenarios.base import Scenario
+from app.scenarios.base import Params, Result, Scenario
 from app.scenarios.registry import SCENARIOS
+from app.stepping import (
+    GATED_GROUPS,
+    Bounds,
+    CannotStep,
+    Mode,
+    Policy,
+    Stepper,
+    StepState,
+    StuckStep,
+    UnknownWorker,
+    gated_program,
+    supports,
+)
 from app.store import RunRecord, RunStore
+from app.tracing import Recorder
 
 STOPPED_BY_OWNER = "stopped by a viewer"
 
@@ -79,6 +94,14 @@ class RunNotFound(Refusal):
 
 class NotAllowed(Refusal):
     """The caller may not do this to this run."""
+
+
+class WorkerNotFound(Refusal):
+    """A step run has no worker of that name."""
+
+
+class Conflict(Refusal):
+    """The run cannot do that in the state it is in (not a step run, finished...)."""
 
 
 class Busy(Refusal):
@@ -172,6 +195,7 @@ class RunService:
         self.store = store
         self.limits = ClientLimits(settings.max_runs_per_client, settings.runs_per_client_per_minute)
         self._loading: dict[str, asyncio.Future[Run]] = {}  # reads of stored runs under way
+        self._finishing: set[asyncio.Task[None]] = set()  # step runs being run to their end
 
     def scenario(self, slug: str) -> Scenario:
         scenario = SCENARIOS.get(slug)
@@ -224,24 +248,118 @@ class RunService:
         return await asyncio.to_thread(self.store.scenarios)
 
     def start(
-        self, slug: str, raw_params: Mapping[str, Any], client: str, *, from_text: bool = False
+        self,
+        slug: str,
+        raw_params: Mapping[str, Any],
+        client: str,
+        *,
+        from_text: bool = False,
+        mode: Mode = Mode.NORMAL,
+        schedule: Sequence[str] | None = None,
     ) -> Started:
         """Validate, check the limits, start. The returned `control` is the only way to
         stop the run later: hand it to the starter once (a cookie, a 201 body).
-        `from_text`: the values are a form's strings, to be converted."""
+        `from_text`: the values are a form's strings, to be converted. `mode`: who
+        schedules the workers (app.stepping); `schedule`: the one a replay follows."""
         scenario = self.scenario(slug)
         try:
             params = scenario_params.parse(scenario.params, raw_params, from_text=from_text)
         except ValidationError as error:
             problems = [Problem(**p) for p in scenario_params.explain(scenario.params, error)]
             raise InvalidParams("the parameters are not allowed; each problem says why", problems) from None
+        program = self._program(scenario, mode, schedule)
         self.limits.admit(client, self.manager.running_for(client))
         control = secrets.token_urlsafe(24)
         try:
-            run = self.manager.start(scenario, params, client=client, control=control)
+            run = self.manager.start(scenario, params, client=client, control=control, program=program)
         except TooManyRuns as error:
             raise ServerBusy(str(error), retry_after_s=1.0) from None
         return Started(run, control)
+
+    def _program(
+        self, scenario: Scenario, mode: Mode, schedule: Sequence[str] | None
+    ) -> Callable[[Recorder], Callable[[Params], Result]] | None:
+        """What the runner runs in a gated mode, after checking the mode fits."""
+        if mode is not Mode.REPLAY and schedule:
+            raise InvalidParams(
+                "a schedule is only followed in replay mode",
+                [Problem("schedule", f'send "mode": "replay" with it, or leave it out in {mode} mode')],
+            )
+        if mode is Mode.NORMAL:
+            return None
+        if not supports(scenario):
+            lessons = ", ".join(slug for slug, s in SCENARIOS.items() if supports(s))
+            message = (
+                f"{mode} mode is for the thread lessons (groups {' and '.join(GATED_GROUPS)}): "
+                f"{lessons}; {scenario.slug!r} is not one of them"
+            )
+            raise InvalidParams(message, [Problem("mode", message)])
+        if mode is Mode.REPLAY and not schedule:
+            raise InvalidParams(
+                "replay mode needs the schedule to follow",
+                [
+                    Problem(
+                        "schedule", "the list of workers to step, in order, e.g. a step run's values.schedule"
+                    )
+                ],
+            )
+        bounds = Bounds(
+            preemptions=self.settings.explore_preemptions,
+            schedules=self.settings.explore_max_schedules,
+            seconds=self.settings.explore_max_seconds,
+            max_workers=self.settings.max_workers_per_run,
+        )
+        return gated_program(scenario, mode, schedule or [], bounds)
+
+    # --- step runs ------------------------------------------------------------------
+    async def stepper(self, run_id: str, *, ended_too: bool = False) -> tuple[LiveRun, Stepper]:
+        """A step or replay run still going (or, `ended_too`, one that has ended), and
+        its scheduler."""
+        run = await self.find(run_id)
+        gate = run.recorder.gate if isinstance(run, LiveRun) else None
+        if gate is None or not isinstance(run, LiveRun):
+            raise Conflict(
+                f'run {run_id} is not a step run: start one with POST /runs and "mode": "step" '
+                '(or "replay" with a schedule)'
+            )
+        if run.finished and not ended_too:
+            raise Conflict(f"run {run_id} has ended ({run.status}): no worker is left to step")
+        return run, Stepper(gate)
+
+    async def step_state(self, run_id: str) -> tuple[LiveRun, StepState]:
+        """Where a step run stands (an ended one: nobody is left, the whole schedule)."""
+        run, stepper = await self.stepper(run_id, ended_too=True)
+        return run, await asyncio.to_thread(stepper.state)
+
+    async def step(self, run_id: str, worker: str, control: str | None) -> tuple[LiveRun, StepState]:
+        """Let one worker of a step run perform its next operation (its starter only)."""
+        run, stepper = await self.stepper(run_id)
+        self._may_control(run, control, "step")
+        try:
+            return run, await asyncio.to_thread(stepper.step, worker)
+        except UnknownWorker as error:
+            raise WorkerNotFound(str(error)) from None
+        except (CannotStep, StuckStep) as error:
+            raise Conflict(str(error)) from None
+
+    async def run_to_end(
+        self, run_id: str, policy: Policy, seed: int, control: str | None
+    ) -> tuple[LiveRun, StepState]:
+        """Step a step run to its end in the background (round-robin, or at random
+        with `seed`); answers the state as it starts."""
+        run, stepper = await self.stepper(run_id)
+        self._may_control(run, control, "run to the end")
+        finish = asyncio.create_task(asyncio.to_thread(_finish_quietly, stepper, policy, seed))
+        self._finishing.add(finish)
+        finish.add_done_callback(self._finishing.discard)
+        return run, await asyncio.to_thread(stepper.state)
+
+    def _may_control(self, run: Run, control: str | None, what: str) -> None:
+        if not run.controlled_by(control):
+            raise NotAllowed(
+                f"only whoever started this run may {what} it: the browser that started it, or a "
+                "script sending the control token POST /runs returned, in the X-Run-Control header"
+            )
 
     async def stop(self, run_id: str, control: str | None) -> Run:
         """Stop a run for whoever started it (the holder of its control credential)."""
@@ -253,3 +371,10 @@ class RunService:
             )
         self.manager.stop(run, STOPPED_BY_OWNER)
         return run
+
+
+def _finish_quietly(stepper: Stepper, policy: Policy, seed: int) -> None:
+    """Run a step run to its end; a worker stuck in untraced code, or a stop, ends the
+    stepping (the run's own limits end the run)."""
+    with contextlib.suppress(CannotStep, UnknownWorker, StuckStep):
+        stepper.run_to_end(policy, seed)

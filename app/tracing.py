@@ -28,9 +28,12 @@ import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from app.timeline import JSON, Event, Kind, LaneKind
+
+if TYPE_CHECKING:
+    from app.gate import Gate
 
 RawEvent = tuple[int, str, Kind, str, JSON, str]
 
@@ -108,6 +111,9 @@ class Recorder:
         self._history: list[RawEvent] | None = None  # every taken event, if asked (`keep_history`)
         self._generation = 0  # odd while take() moves events: `events_so_far` retries
         self._threads: list[threading.Thread] = []  # the run's own threads, for the runner to reap
+        # Step, replay and explore modes: every traced call parks here until it is let
+        # through (app.gate). None in a normal run: one attribute check per traced call.
+        self.gate: Gate | None = None
 
     # --- hot path -------------------------------------------------------------------
     def emit(self, worker: str, kind: Kind, obj: str = "", detail: JSON = None, link: str = "") -> None:
@@ -172,6 +178,12 @@ class Recorder:
 
     def now(self) -> int:
         return time.monotonic_ns() - self.t0_ns
+
+    def skip(self, ns: int) -> None:
+        """Leave `ns` of time out of the run's clock: time in which nothing of the
+        program ran (a step run waiting for the learner's next step), so that the lanes
+        show the program's own time. Only while no worker runs and no sampler watches."""
+        self.t0_ns += ns
 
     def check(self) -> None:
         """Raise `Stop` in the calling worker if the run has been cancelled."""
@@ -340,6 +352,8 @@ def bind(recorder: Recorder, worker: str, lane: LaneKind | None = None) -> Itera
             if watcher is not None:
                 watcher.ended(worker)  # its last measured states land before its end
             recorder.emit(worker, end[0], detail=end[1])
+            if recorder.gate is not None:
+                recorder.gate.left(worker)
     finally:
         _binding.current = previous
 

@@ -10,7 +10,7 @@ import platform
 import sys
 from pathlib import Path
 
-from bench import browser_draw, history, sampler_cost, start_methods, tracing_overhead
+from bench import browser_draw, explore_speed, history, sampler_cost, start_methods, tracing_overhead
 from bench.report import replace_section
 
 
@@ -89,6 +89,11 @@ def main() -> None:
     print(text)
     if args.write:
         replace_section(args.write, "bench", text)
+    # Its own section: explore mode's searches, schedules per second.
+    explored = explore_speed.report()
+    print(explored)
+    if args.write:
+        replace_section(args.write, "explore", explored)
     # Its own section: a 1M-event run on real servers (bytes per event, stream, store, reload).
     kept = history.report()
     print(kept)

@@ -71,9 +71,14 @@ async def test_compare_cpu_threads_gain_nothing_while_processes_use_every_free_c
     # each phase. The sequential phase can use one core; processes, all of them at once.
     sequential = min(1.0, free_cores(values, "sequential"))
     all_at_once = min(4, free_cores(values, "processes")) / sequential
-    if values["cores"] >= 2:
+    if values["cores"] >= 2 and free_cores(values, "processes") >= 1.5:
         # On a quiet 2-core machine: > 1.4, as the lesson says.
         assert models["processes"]["speedup"] > 0.7 * all_at_once, models
+    elif values["cores"] >= 2:
+        # Other programs took most of the cores meanwhile (measured beside three CPU hogs:
+        # 1.0 left free, a speedup of 1.28 against the 2.0 the free cores allowed, as the
+        # share each program got moved): the lesson says so instead of claiming the speed.
+        assert "other programs took" in summary["result"]["summary"], summary["result"]["summary"]
     assert gil_share(time_in_states(events, band_lanes(events, "threads"))) >= 0.3  # they waited for the GIL
     assert "4 threads:" in summary["result"]["summary"]
     assert "4 processes:" in summary["result"]["summary"]

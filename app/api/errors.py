@@ -22,6 +22,7 @@ from app.scenarios.registry import SCENARIOS
 from app.service import (
     Busy,
     ClientBusy,
+    Conflict,
     InvalidParams,
     NotAllowed,
     Problem,
@@ -29,11 +30,15 @@ from app.service import (
     RunNotFound,
     ServerBusy,
     UnknownScenario,
+    WorkerNotFound,
 )
+from app.stepping import supports
 
 STATUS: dict[type[Refusal], int] = {
     UnknownScenario: 404,
     RunNotFound: 404,
+    WorkerNotFound: 404,
+    Conflict: 409,
     NotAllowed: 403,
     InvalidParams: 422,
     ClientBusy: 429,
@@ -88,6 +93,7 @@ def responses(
         400: "The request could not be read",
         403: "Not allowed: the message says who may",
         404: "Not found: the message says what exists",
+        409: "Not now: the message says why (the run's state)",
         413: "The body is too large",
         422: "Bad input: each problem names a field and what is allowed",
         429: "This client has too many runs going or started: see Retry-After",
@@ -142,8 +148,12 @@ def _body_problem(loc: list[str], item: Any) -> Problem:
         return Problem("params", f"{msg}; allowed: an object with the parameters {names}")
     if rest[:1] == ["params"]:
         return Problem(".".join(rest[1:]), scenario_params.describe(scenario.params, rest[1:], item))
+    if rest == ["mode"]:
+        lessons = ", ".join(slug for slug, s in SCENARIOS.items() if supports(s))
+        return Problem("mode", f"{msg}: step, replay and explore are for the thread lessons ({lessons})")
     if kind == "extra_forbidden":
-        return Problem(".".join(rest), "unknown field; allowed: scenario, params")
+        allowed = "scenario, params, mode, schedule" if supports(scenario) else "scenario, params, mode"
+        return Problem(".".join(rest), f"unknown field; allowed: {allowed}")
     return Problem(".".join(rest) or "body", msg)
 
 

@@ -16,23 +16,71 @@ from app.runner import RunStatus
 from app.scenarios.base import Scenario
 from app.scenarios.params import FieldSpec, field_specs
 from app.scenarios.registry import SCENARIOS
+from app.stepping import Mode, supports
+
+MAX_SCHEDULE = 100_000  # steps a replay request may list
+
+
+# A schedule goes with replay mode, and only with it (stated in the schema, so a
+# schema-driven client never sends one the server refuses).
+_REPLAY_NEEDS_A_SCHEDULE = {
+    "allOf": [
+        {
+            "if": {"properties": {"mode": {"const": "replay"}}, "required": ["mode"]},
+            "then": {"required": ["schedule"], "properties": {"schedule": {"minItems": 1}}},
+            "else": {"properties": {"schedule": {"maxItems": 0}}},
+        }
+    ]
+}
+MODE_HELP = (
+    "Who schedules the threads: normal (the OS); step (each worker stops before each traced "
+    "operation until POST /runs/{id}/step lets it through); replay (step mode following "
+    "`schedule`); explore (the server searches schedules for one that fails the lesson's check)"
+)
 
 
 def _request_model(scenario: Scenario) -> type[BaseModel]:
     name = "".join(part.capitalize() for part in scenario.slug.split("-"))
-    return create_model(
-        f"Run{name}",
-        __config__=ConfigDict(extra="forbid", title=f"Run “{scenario.title}”"),
-        scenario=(Literal[scenario.slug], Field(description=scenario.title)),  # type: ignore[arg-type]
-        params=(
+    fields: dict[str, Any] = {
+        "scenario": (Literal[scenario.slug], Field(description=scenario.title)),
+        "params": (
             scenario.params,
             Field(default_factory=scenario.params, description="Omitted parameters take their defaults"),
         ),
+    }
+    extra: dict[str, Any] | None = None
+    if supports(scenario):
+        fields["mode"] = (Mode, Field(Mode.NORMAL, description=MODE_HELP))
+        fields["schedule"] = (
+            list[Annotated[str, Field(min_length=1, max_length=100)]],
+            Field(
+                default_factory=list,
+                max_length=MAX_SCHEDULE,
+                description="replay mode: the workers to step, in order (a step run's values.schedule)",
+            ),
+        )
+        extra = _REPLAY_NEEDS_A_SCHEDULE
+    else:  # processes and asyncio are not gated: only the OS schedules them
+        fields["mode"] = (
+            Literal[Mode.NORMAL],
+            Field(
+                Mode.NORMAL, description="normal only: step, replay and explore are for the thread lessons"
+            ),
+        )
+    return create_model(
+        f"Run{name}",
+        __config__=ConfigDict(extra="forbid", title=f"Run “{scenario.title}”", json_schema_extra=extra),
+        **fields,
     )
 
 
 _MEMBERS = tuple(_request_model(scenario) for scenario in SCENARIOS.values())
 RunRequest = Annotated[Union[_MEMBERS], Field(discriminator="scenario")]  # type: ignore[valid-type]  # noqa: UP007
+
+
+def scheduling(request: BaseModel) -> tuple[Mode, list[str] | None]:
+    """The mode and the schedule of a validated request."""
+    return Mode(request.mode), getattr(request, "schedule", None) or None  # type: ignore[attr-defined]
 
 
 def scenario_and_params(request: BaseModel) -> tuple[str, dict[str, Any]]:
@@ -121,3 +169,42 @@ class ScenarioInfo(BaseModel):
             params=[ParamInfo.of(spec) for spec in field_specs(scenario.params)],
             source=scenario.source,
         )
+
+
+class PendingOp(BaseModel):
+    """What one live worker of a step run stands before."""
+
+    worker: str
+    op: str = Field(
+        description="acquire, release, wait, notify, set, put, get, print, read, write, sleep, "
+        "start, join, begin (a new thread's first line)..."
+    )
+    obj: str = Field(description="The object it is about (a lock's name...), or empty")
+    line: int | None = Field(description="The line of the lesson's code (as GET /scenarios shows it, from 1)")
+    ready: bool = Field(description="Could it go on now? False: it would block, or waits")
+    waiting: bool = Field(description="Already in its wait: stepping it is refused until it is ready")
+
+
+class StepStateBody(BaseModel):
+    """Where a step run stands."""
+
+    run: str
+    status: RunStatus
+    workers: list[PendingOp] = Field(description="Each live worker parked at a gate, in lane order")
+    live: list[str] = Field(description="Workers that have not ended")
+    schedule: list[str] = Field(
+        description="The workers stepped so far, in order: replay it with mode replay"
+    )
+
+
+class StepRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    worker: str = Field(min_length=1, max_length=100, description="The worker to let through, e.g. Thread-1")
+
+
+class RunToEndRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    policy: Literal["round-robin", "random"] = Field(
+        "round-robin", description="round-robin: the next ready worker in lane order; random: seeded"
+    )
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="random: the same seed steps the same way")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
@@ -17,7 +18,8 @@ from app.assets import TEMPLATES
 from app.scenarios.base import Scenario
 from app.scenarios.params import field_specs
 from app.scenarios.registry import SCENARIOS
-from app.service import Refusal
+from app.service import InvalidParams, Problem, Refusal
+from app.stepping import Mode, supports
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 templates = Jinja2Templates(directory=TEMPLATES)
@@ -34,16 +36,48 @@ def _groups() -> dict[str, list[Scenario]]:
     return dict(groups)
 
 
-def _scenario_context(scenario: Scenario, watched: dict[str, object] | None = None) -> dict[str, object]:
-    """The lesson panel; `watched`: a run's own parameters, shown read-only."""
-    return {"scenario": scenario, "fields": field_specs(scenario.params), "watched": watched}
+def _scenario_context(
+    scenario: Scenario, watched: dict[str, object] | None = None, preset: dict[str, Any] | None = None
+) -> dict[str, object]:
+    """The lesson panel; `watched`: a run's own parameters, shown read-only;
+    `preset`: a replay link's parameters, mode and schedule, filled into the form."""
+    return {
+        "scenario": scenario,
+        "fields": field_specs(scenario.params),
+        "watched": watched,
+        "gated": supports(scenario),
+        "preset": preset or {"params": {}, "mode": "normal", "schedule": ""},
+    }
+
+
+def _preset(scenario: Scenario, mode: str | None, schedule: str | None, params: str | None) -> dict[str, Any]:
+    """What a replay link asks the form to hold; anything unusable is left out (the
+    form's own defaults stand, and the server checks what is sent anyway)."""
+    try:
+        values = json.loads(params) if params else {}
+    except json.JSONDecodeError:
+        values = {}
+    usable = mode in {str(m) for m in Mode} and supports(scenario)
+    return {
+        "params": values if isinstance(values, dict) else {},
+        "mode": mode if usable else "normal",
+        "schedule": schedule if usable and mode == Mode.REPLAY and schedule else "",
+    }
 
 
 @router.get("/", response_class=HTMLResponse)
-async def index(request: Request, scenario: Annotated[str | None, Query()] = None) -> HTMLResponse:
-    """The simulator page."""
+async def index(
+    request: Request,
+    scenario: Annotated[str | None, Query()] = None,
+    mode: Annotated[str | None, Query(max_length=20)] = None,
+    schedule: Annotated[str | None, Query(max_length=200_000)] = None,
+    params: Annotated[str | None, Query(max_length=10_000)] = None,
+) -> HTMLResponse:
+    """The simulator page; a replay link adds `mode=replay`, the `schedule` (workers,
+    comma-separated) and the `params` (JSON)."""
     chosen = SCENARIOS.get(scenario or "") or next(iter(SCENARIOS.values()))
-    context = {"groups": _groups(), "run": None} | _scenario_context(chosen)
+    preset = _preset(chosen, mode, schedule, params)
+    context = {"groups": _groups(), "run": None} | _scenario_context(chosen, preset=preset)
     return templates.TemplateResponse(request, "index.html", context)
 
 
@@ -71,16 +105,33 @@ async def start_from_form(
     form = await request.form()
     slug = str(form.get("scenario", ""))
     # The last value wins: a checkbox posts after its hidden "false" fallback.
-    raw = {key: str(form.getlist(key)[-1]) for key in form if key != "scenario"}
+    raw = {key: str(form.getlist(key)[-1]) for key in form if key not in ("scenario", "mode", "schedule")}
     try:
-        started = service.start(slug, raw, client, from_text=True)
+        mode = _mode(str(form.get("mode", Mode.NORMAL)))
+        schedule = [w.strip() for w in str(form.get("schedule", "")).split(",") if w.strip()]
+        started = service.start(
+            slug, raw, client, from_text=True, mode=mode, schedule=schedule if mode is Mode.REPLAY else None
+        )
     except Refusal as refusal:
         context = {"message": refusal.message, "problems": refusal.problems}
         return templates.TemplateResponse(
             request, "_errors.html", context, status_code=status_of(refusal), headers=retry_headers(refusal)
         )
     response = templates.TemplateResponse(
-        request, "_run.html", {"run": started.run, "can_stop": True}, status_code=201
+        request,
+        "_run.html",
+        {"run": started.run, "can_stop": True, "stepping": mode in (Mode.STEP, Mode.REPLAY)},
+        status_code=201,
     )
     hand_over_control(response, started.run, started.control, settings)
     return response
+
+
+def _mode(text: str) -> Mode:
+    try:
+        return Mode(text)
+    except ValueError:
+        allowed = ", ".join(str(m) for m in Mode)
+        raise InvalidParams(
+            "unknown mode", [Problem("mode", f"{text!r}; allowed: one of {allowed}")]
+        ) from None

@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 
 from app.api.deps import CONTROL_COOKIE, AppSettings, ClientAddress, RunDep, Service
 from app.api.errors import responses
-from app.api.models import CreatedRun, RunRequest, RunSummary, scenario_and_params
+from app.api.models import CreatedRun, RunRequest, RunSummary, scenario_and_params, scheduling
 from app.config import Settings
 from app.runner import Run
 
@@ -76,7 +76,8 @@ async def create_run(
 ) -> CreatedRun:
     """Start a run of a scenario; returns its summary (status "running") and, once, its control token."""
     slug, params = scenario_and_params(request)
-    started = service.start(slug, params, client)
+    mode, schedule = scheduling(request)
+    started = service.start(slug, params, client, mode=mode, schedule=schedule)
     response.headers["Location"] = f"/runs/{started.run.id}"
     hand_over_control(response, started.run, started.control, settings)
     return CreatedRun.model_validate(started.run.summary() | {"control": started.control})

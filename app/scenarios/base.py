@@ -150,9 +150,33 @@ class Scenario:
     # Set for scenarios whose whole point is an early end (a deadlock): a stop caught
     # by the watchdog is then the lesson, not a failure.
     expects_stop: bool = False
+    # The lesson's own measure of a bad run, for explore mode (app.stepping): what went
+    # wrong (a lost update, more holders than slots...) in words, or None if all is well.
+    check: Callable[[Any, Result], str | None] | None = None
 
     @cached_property
     def source(self) -> str:
         """The exact source the workers run, as shown on the page."""
-        parts = self.code or (self.main,)
-        return "\n\n".join(textwrap.dedent(inspect.getsource(part)).rstrip() for part in parts)
+        return "\n\n".join(text for text, _, _ in self._parts)
+
+    @cached_property
+    def _parts(self) -> list[tuple[str, str, int]]:
+        """Each part of the source as shown, with its file and first line there."""
+        parts = []
+        for part in self.code or (self.main,):
+            first = inspect.getsourcelines(part)[1]
+            parts.append(
+                (textwrap.dedent(inspect.getsource(part)).rstrip(), inspect.getsourcefile(part) or "", first)
+            )
+        return parts
+
+    def panel_line(self, file: str, line: int) -> int | None:
+        """The line (from 1) of `source` showing `line` of `file`, or None if the
+        source does not show it."""
+        shown = 1
+        for text, part_file, first in self._parts:
+            count = text.count("\n") + 1
+            if part_file == file and first <= line < first + count:
+                return shown + line - first
+            shown += count + 1  # the blank line between two parts
+        return None

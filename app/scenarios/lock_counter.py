@@ -115,6 +115,14 @@ def outcome(p: CounterParams, counter: int, changes: dict[str, int]) -> Result:
     return Result(summary, values, notice=notice)
 
 
+def check(p: CounterParams, result: Result) -> str | None:
+    """Explore mode's measure: the counter is not what the changes add up to."""
+    off = result.values.get("off_by")
+    if "stopped" in result.values or not isinstance(off, int) or off == 0:
+        return None
+    return f"lost update: counter is {result.values['counter']}, expected {result.values['expected']}"
+
+
 SCENARIO = Scenario(
     slug="lock-counter",
     title="Lock counter",
@@ -129,4 +137,5 @@ SCENARIO = Scenario(
     main=main,
     order=20,
     code=(main, outcome),
+    check=check,
 )

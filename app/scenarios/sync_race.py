@@ -86,6 +86,14 @@ def outcome(p: RaceParams, actual: int, expected: int) -> Result:
     return Result(f"counter is {actual}, expected {expected}: {lost} updates lost", values, notice=notice)
 
 
+def check(p: RaceParams, result: Result) -> str | None:
+    """Explore mode's measure: an update lost."""
+    lost = result.values.get("lost_updates")
+    if "stopped" in result.values or not isinstance(lost, int) or lost <= 0:
+        return None
+    return f"lost update: counter is {result.values['actual']}, expected {result.values['expected']}"
+
+
 SCENARIO = Scenario(
     slug="race-condition",
     title="Race without a lock",
@@ -100,4 +108,5 @@ SCENARIO = Scenario(
     main=main,
     order=10,
     code=(main, outcome),
+    check=check,
 )

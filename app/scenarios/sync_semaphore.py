@@ -68,6 +68,14 @@ def outcome(p: SemaphoreParams, counts: list[int]) -> Result:
     )
 
 
+def check(p: SemaphoreParams, result: Result) -> str | None:
+    """Explore mode's measure: the invariant, never more holders than slots."""
+    most = result.values.get("max_holders")
+    if not isinstance(most, int) or most <= p.slots:
+        return None
+    return f"broken invariant: {most} threads held a slot at once, with {p.slots} slots"
+
+
 SCENARIO = Scenario(
     slug="semaphore",
     title="Semaphore: K slots",
@@ -81,4 +89,5 @@ SCENARIO = Scenario(
     main=main,
     order=20,
     code=(main, outcome),
+    check=check,
 )

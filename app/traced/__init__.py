@@ -15,4 +15,6 @@ def print(*values: object, sep: str = " ") -> None:  # noqa: A001 - shadows on p
     """Record the line on the caller's lane instead of writing to the server's stdout."""
     rec, me = here()
     rec.check()
+    if (gate := rec.gate) is not None:
+        gate.before(me, "print", "stdout")
     rec.emit(me, Kind.PRINT, detail=sep.join(str(v) for v in values))

@@ -66,6 +66,8 @@ class Queue:
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         rec, me = here()
         rec.check()
+        if (gate := rec.gate) is not None:
+            gate.before(me, "put", self.name, ready=self._has_room)
         with self._mutex:
             if not self.full():
                 self._put(rec, me, item)
@@ -81,8 +83,11 @@ class Queue:
                 self._put(rec, me, item)
                 return True
 
-        if not wait_in_slices(rec, me, self.name, attempt, timeout):
+        if not wait_in_slices(rec, me, self.name, attempt, timeout, ready=self._has_room, op="put"):
             raise Full
+
+    def _has_room(self) -> bool:
+        return not self.full()
 
     def put_nowait(self, item: Any) -> None:
         self.put(item, block=False)
@@ -99,6 +104,8 @@ class Queue:
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
         rec, me = here()
         rec.check()
+        if (gate := rec.gate) is not None:
+            gate.before(me, "get", self.name, ready=self._has_items)
         with self._mutex:
             if self._items:
                 return self._get(rec, me, waited=False)
@@ -113,9 +120,12 @@ class Queue:
                 got.append(self._get(rec, me, waited=True))
                 return True
 
-        if not wait_in_slices(rec, me, self.name, attempt, timeout):
+        if not wait_in_slices(rec, me, self.name, attempt, timeout, ready=self._has_items, op="get"):
             raise Empty
         return got[0]
+
+    def _has_items(self) -> bool:
+        return bool(self._items)
 
     def get_nowait(self) -> Any:
         return self.get(block=False)
@@ -133,6 +143,8 @@ class Queue:
     # --- task tracking -------------------------------------------------------------
     def task_done(self) -> None:
         rec, me = here()
+        if (gate := rec.gate) is not None:
+            gate.before(me, "task_done", self.name)
         with self._mutex:
             if self._unfinished <= 0:
                 raise ValueError("task_done() called too many times")
@@ -145,6 +157,8 @@ class Queue:
     def join(self) -> None:
         rec, me = here()
         rec.check()
+        if (gate := rec.gate) is not None:
+            gate.before(me, "join", self.name, ready=self._all_finished)
         with self._mutex:
             if self._unfinished == 0:
                 return
@@ -153,8 +167,11 @@ class Queue:
             with self._mutex:
                 return self._all_done.wait_for(lambda: self._unfinished == 0, slice_s)
 
-        wait_in_slices(rec, me, self.name, attempt, None)
+        wait_in_slices(rec, me, self.name, attempt, None, ready=self._all_finished, op="join")
         rec.emit(me, Kind.RUN, self.name, link=self._last_finisher)
+
+    def _all_finished(self) -> bool:
+        return self._unfinished == 0
 
     def __repr__(self) -> str:
         return f"<traced {self._prefix} {self.name} size={len(self._items)}/{self.maxsize}>"

@@ -45,6 +45,8 @@ class Shared(Generic[T]):
     def value(self) -> T:
         rec, me = here()
         rec.check()
+        if (gate := rec.gate) is not None:
+            gate.before(me, "read", self.name)
         with self._guard:
             value = self._value
             rec.emit(me, Kind.READ, self.name, detail=_wire(value))
@@ -54,6 +56,8 @@ class Shared(Generic[T]):
     def value(self, value: T) -> None:
         rec, me = here()
         rec.check()
+        if (gate := rec.gate) is not None:
+            gate.before(me, "write", self.name)
         with self._guard:
             self._value = value
             rec.emit(me, Kind.WRITE, self.name, detail=_wire(value))

@@ -36,6 +36,8 @@ def wait_in_slices(
     timeout: float | None,
     *,
     can_deadlock: bool = True,
+    ready: Callable[[], bool] | None = None,
+    op: str = "wait",
 ) -> bool:
     """Record a `wait` on `obj` and call `attempt(slice_s)` until it succeeds.
 
@@ -44,7 +46,13 @@ def wait_in_slices(
     ends the wait (state back to `run`, plus its own instant and link).
     `can_deadlock=False`: what ends this wait is not another lane of the run but the
     OS (a process exiting): the deadlock watchdog does not count it.
+    Under a gate (step, replay, explore) with `ready` (can `attempt` succeed now?),
+    the worker parks as waiting in `op` until it is stepped while ready: the schedule,
+    not the clock, decides, so a timeout never runs out there.
     """
+    gate = rec.gate
+    if gate is not None and ready is not None:
+        return _wait_gated(rec, me, obj, attempt, ready, op, can_deadlock)
     deadline = None if timeout is None or timeout < 0 else _time.monotonic() + timeout
     if deadline is None and can_deadlock:  # only an endless wait on the run's own lanes can deadlock
         rec.waiting_for[me] = obj
@@ -62,6 +70,34 @@ def wait_in_slices(
     finally:
         rec.waiting_for.pop(me, None)
         rec.unblocked(me)
+
+
+def _wait_gated(
+    rec: Recorder,
+    me: str,
+    obj: str,
+    attempt: Callable[[float], bool],
+    ready: Callable[[], bool],
+    op: str,
+    can_deadlock: bool,
+) -> bool:
+    """`wait_in_slices` under a gate: the `wait` is drawn as usual, then the worker
+    parks until a step lets it try again (a step is only allowed once `ready`)."""
+    gate = rec.gate
+    assert gate is not None
+    if can_deadlock:
+        rec.waiting_for[me] = obj  # the watchdog finds a cycle stepped into, as in a free run
+    rec.emit(me, Kind.WAIT, obj)
+    try:
+        while True:
+            gate.before(me, op, obj, ready=ready, waiting=True)
+            rec.check()
+            # Ready, and nobody else runs: this succeeds at once (a join waits for the
+            # last instructions of a thread that has said its last word).
+            if attempt(POLL_S):
+                return True
+    finally:
+        rec.waiting_for.pop(me, None)
 
 
 def excepthook(args: _threading.ExceptHookArgs) -> None:
@@ -95,6 +131,7 @@ class Thread(_threading.Thread):
             target=target, name=rec.new_lane("Thread", name), args=args, kwargs=kwargs, daemon=True
         )
         self.error: BaseException | None = None
+        self._code = getattr(target, "__code__", None)  # where a gated thread's first step stands
         rec.track_thread(self)
 
     def start(self) -> None:
@@ -103,6 +140,10 @@ class Thread(_threading.Thread):
         caller's lane shows it as a wait (drawn only if it lasted `START_WAIT_NS`)."""
         rec, me = here()
         rec.check()
+        gate = rec.gate
+        if gate is not None:
+            gate.before(me, "start", self.name)
+            gate.arriving(self.name)  # nobody else goes until it has reached its first gate
         rec.start_lane(self.name, LaneKind.THREAD)
         began = rec.now()
         rec.blocked(me)
@@ -110,7 +151,7 @@ class Thread(_threading.Thread):
             super().start()
         finally:
             rec.unblocked(me)
-        if rec.now() - began >= START_WAIT_NS:
+        if rec.now() - began >= START_WAIT_NS and gate is None:  # gated: the steps decide, not the OS
             obj = f"start {self.name}"
             rec.emit_at(began, me, Kind.WAIT, obj)  # nothing else was recorded on this lane since
             rec.emit(me, Kind.RUN, obj, link=self.name)
@@ -119,6 +160,11 @@ class Thread(_threading.Thread):
         try:
             with bind(self._recorder, self.name, LaneKind.THREAD):
                 try:
+                    if (gate := self._recorder.gate) is not None:
+                        # Its first step: the start of its target (the `def` line).
+                        code = self._code
+                        where = (code.co_filename, code.co_firstlineno) if code is not None else None
+                        gate.before(self.name, "begin", where=where)
                     super().run()
                 except Stop:
                     raise
@@ -133,17 +179,27 @@ class Thread(_threading.Thread):
 
     def join(self, timeout: float | None = None) -> None:
         rec, me = here()
+        obj = joining(self.name)
+        if (gate := rec.gate) is not None:
+            gate.before(me, "join", obj, ready=self._has_ended)
+            if self._has_ended():  # only its OS exit is left: no wait, no extra step
+                super().join()
+                return
         if not self.is_alive():
             super().join()
             return
-        obj = joining(self.name)
 
         def attempt(slice_s: float) -> bool:
             super(Thread, self).join(slice_s)
             return not self.is_alive()
 
-        if wait_in_slices(rec, me, obj, attempt, timeout):
+        if wait_in_slices(rec, me, obj, attempt, timeout, ready=self._has_ended, op="join"):
             rec.emit(me, Kind.RUN, obj, link=self.name)
+
+    def _has_ended(self) -> bool:
+        """Under a gate: has it said its last word? (The OS thread ends just after.)"""
+        gate = self._recorder.gate
+        return gate is not None and gate.has_left(self.name)
 
 
 class Acquirable:
@@ -189,8 +245,12 @@ class Lock(Acquirable):
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         rec, me = here()
         rec.check()
+        if (gate := rec.gate) is not None:
+            gate.before(me, "acquire", self.name, ready=self._free)
         if not self._lock.acquire(False):
-            if not blocking or not wait_in_slices(rec, me, self.name, self._attempt, timeout):
+            if not blocking or not wait_in_slices(
+                rec, me, self.name, self._attempt, timeout, ready=self._free, op="acquire"
+            ):
                 return False
             # The link: whoever released last before we got it (that release woke us).
             rec.emit(me, Kind.RUN, self.name, link=self._last_releaser)
@@ -201,8 +261,14 @@ class Lock(Acquirable):
     def _attempt(self, slice_s: float) -> bool:
         return bool(self._lock.acquire(True, slice_s))
 
+    def _free(self) -> bool:
+        """Could the calling worker take it now? (Asked by a gate's scheduler.)"""
+        return self._owner == ""
+
     def release(self) -> None:
         rec, me = here()
+        if (gate := rec.gate) is not None:
+            gate.before(me, "release", self.name)
         self._owner = ""
         rec.emit(me, Kind.RELEASE, self.name)
         self._last_releaser = me  # before the real release: the next owner reads it
@@ -257,13 +323,17 @@ class RLock(Lock):
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         rec, me = here()
         rec.check()
+        if (gate := rec.gate) is not None:
+            gate.before(me, "acquire", self.name, ready=lambda: self._owner in ("", me))
         if self._owner == me:  # re-entry: the real RLock never blocks its holder
             self._lock.acquire()
             self._depth += 1
             rec.emit(me, Kind.ACQUIRE, self.name, detail=self._depth)
             return True
         if not self._lock.acquire(False):
-            if not blocking or not wait_in_slices(rec, me, self.name, self._attempt, timeout):
+            if not blocking or not wait_in_slices(
+                rec, me, self.name, self._attempt, timeout, ready=self._free, op="acquire"
+            ):
                 return False
             rec.emit(me, Kind.RUN, self.name, link=self._last_releaser)
         self._owner, self._depth = me, 1
@@ -274,6 +344,8 @@ class RLock(Lock):
         rec, me = here()
         if self._owner != me:
             raise RuntimeError("cannot release un-acquired lock")
+        if (gate := rec.gate) is not None:
+            gate.before(me, "release", self.name)
         self._depth -= 1
         rec.emit(me, Kind.RELEASE, self.name, detail=self._depth)
         if self._depth == 0:
@@ -288,6 +360,8 @@ class RLock(Lock):
         rec, me = here()
         if self._owner != me:
             raise RuntimeError("cannot release un-acquired lock")
+        if (gate := rec.gate) is not None:
+            gate.before(me, "release", self.name)
         depth, self._depth = self._depth, 0
         self._owner = ""
         rec.emit(me, Kind.RELEASE, self.name, detail=0)
@@ -339,6 +413,8 @@ class Semaphore(Acquirable):
     def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
         rec, me = here()
         rec.check()
+        if (gate := rec.gate) is not None:
+            gate.before(me, "acquire", self.name, ready=self._has_slot)
         with self._cond:
             if self._value > 0:
                 self._take(rec, me)
@@ -354,7 +430,10 @@ class Semaphore(Acquirable):
                 self._take(rec, me)
                 return True
 
-        return wait_in_slices(rec, me, self.name, attempt, timeout)
+        return wait_in_slices(rec, me, self.name, attempt, timeout, ready=self._has_slot, op="acquire")
+
+    def _has_slot(self) -> bool:
+        return self._value > 0
 
     def _take(self, rec: Recorder, me: str) -> None:
         self._value -= 1
@@ -365,6 +444,8 @@ class Semaphore(Acquirable):
         if n < 1:
             raise ValueError("n must be one or more")
         rec, me = here()
+        if (gate := rec.gate) is not None:
+            gate.before(me, "release", self.name)
         with self._cond:
             self._check_release(n)
             self._value += n
@@ -440,7 +521,14 @@ class Condition(Acquirable):
         self._waiters.append(waiter)
         saved = self._lock._release_save()
         try:
-            woke = wait_in_slices(rec, me, self.name, lambda s: waiter.gate.acquire(True, s), timeout)
+            woke = wait_in_slices(
+                rec,
+                me,
+                self.name,
+                lambda s: waiter.gate.acquire(True, s),
+                timeout,
+                ready=lambda: not waiter.gate.locked(),
+            )
             if woke:
                 rec.emit(me, Kind.RUN, self.name, link=waiter.woken_by)
             self._lock._acquire_restore(saved)
@@ -473,6 +561,8 @@ class Condition(Acquirable):
         rec, me = here()
         if not self._lock._is_owned():
             raise RuntimeError("cannot notify on un-acquired lock")
+        if (gate := rec.gate) is not None:
+            gate.before(me, "notify", self.name)
         woken: list[_Waiter] = []
         while self._waiters and len(woken) < n:
             waiter = self._waiters.popleft()
@@ -508,6 +598,8 @@ class Event:
 
     def set(self) -> None:
         rec, me = here()
+        if (gate := rec.gate) is not None:
+            gate.before(me, "set", self.name)
         self._setter = me
         rec.emit(me, Kind.NOTIFY, self.name, detail=sorted(self._waiting))
         self._flag.set()
@@ -518,11 +610,13 @@ class Event:
     def wait(self, timeout: float | None = None) -> bool:
         rec, me = here()
         rec.check()
+        if (gate := rec.gate) is not None:
+            gate.before(me, "wait", self.name, ready=self._flag.is_set)
         if self._flag.is_set():
             return True
         self._waiting.add(me)
         try:
-            if not wait_in_slices(rec, me, self.name, self._flag.wait, timeout):
+            if not wait_in_slices(rec, me, self.name, self._flag.wait, timeout, ready=self._flag.is_set):
                 return False
         finally:
             self._waiting.discard(me)
@@ -587,6 +681,8 @@ class Barrier:
     def wait(self, timeout: float | None = None) -> int:
         rec, me = here()
         rec.check()
+        if (gate := rec.gate) is not None:
+            gate.before(me, "wait", self.name)
         timeout = self._timeout if timeout is None else timeout
         with self._cond:
             if self._broken:
@@ -605,7 +701,7 @@ class Barrier:
                 return self._cond.wait_for(lambda: phase in self._ended, slice_s)
 
         try:
-            ended = wait_in_slices(rec, me, self.name, attempt, timeout)
+            ended = wait_in_slices(rec, me, self.name, attempt, timeout, ready=lambda: phase in self._ended)
         except Stop:
             self.abort()
             raise

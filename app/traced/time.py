@@ -15,6 +15,10 @@ def sleep(seconds: float) -> None:
     """`time.sleep`, drawn as `io`. Sleeps in slices so a cancelled run ends promptly."""
     rec, me = here()
     rec.check()
+    if (gate := rec.gate) is not None:
+        gate.before(me, "sleep")
+        if not gate.real_sleep:  # explore: the order of steps decides, not the clock
+            seconds = 0
     rec.blocked(me)
     rec.emit(me, Kind.IO)
     try:

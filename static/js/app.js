@@ -8,15 +8,19 @@
  */
 import { Timeline } from "./controller.js";
 import { formatTime } from "./describe.js";
+import { Stepper, replayUrl } from "./stepper.js";
 import { warmUp } from "./warmup.js";
 import V from "/ui/vocabulary.js";
 
 const Interleave = (window.Interleave = Object.assign(window.Interleave || {}, { Timeline, formatTime, vocabulary: V }));
 Interleave.runs = Interleave.runs || {};
 
+let stopWarmUp = () => {}; // the made-up run drawn while the page waits (warmup.js)
+
 function attach(panel) {
   if (panel.dataset.attached) return;
   panel.dataset.attached = "1";
+  stopWarmUp();
   const id = panel.dataset.runId;
   const timeline = new Timeline(panel);
   const output = panel.querySelector("[data-output]");
@@ -26,6 +30,7 @@ function attach(panel) {
   const state = { id, panel, timeline, summary: null, lines: [] };
   Interleave.runs[id] = state;
   Interleave.current = state;
+  if (panel.querySelector("[data-stepper]")) state.stepper = new Stepper(state);
 
   const source = new EventSource(`/runs/${id}/events`);
   state.source = source;
@@ -50,6 +55,8 @@ function attach(panel) {
     if (details) showDetails(details, timeline.model, summary);
     const stop = panel.querySelector("[data-action=stop]");
     if (stop) stop.disabled = true;
+    if (state.stepper) state.stepper.finish();
+    showReplay(panel, summary);
   });
 
   function addLine(ev) {
@@ -181,6 +188,16 @@ function showDetails(details, model, summary) {
   }
 }
 
+// Step, replay and explore runs: a link that replays the schedule, and the same to share.
+function showReplay(panel, summary) {
+  const url = replayUrl(summary);
+  const links = panel.querySelector("[data-replay]");
+  if (!url || !links) return;
+  links.querySelector("[data-replay-link]").href = url;
+  links.querySelector("[data-replay-share]").href = new URL(url, location.href).href;
+  links.hidden = false;
+}
+
 // A lesson whose point is the deadlock: the server catching it is the good ending.
 function caughtDeadlock(summary) {
   return summary.status === "stopped" && summary.expects_stop && /^deadlock/.test(summary.reason || "");
@@ -204,13 +221,17 @@ function scan() {
 /** Keys for the whole page, unless someone is typing in a form field. */
 function onKey(e) {
   const target = e.target;
-  if (target.closest && target.closest("input, select, textarea, button, a, summary, [contenteditable]")) return;
+  if (target.closest && target.closest("input, select, textarea, [contenteditable]")) return; // typing
+  // a focused button or link keeps the keys that press it; the others still work (a
+  // teacher who clicked Run or a worker's button can go on with the number keys)
+  if (target.closest && target.closest("button, a, summary") && (e.key === " " || e.key === "Enter")) return;
   if (e.key === "r" && !e.ctrlKey && !e.metaKey && !e.altKey) {
     const form = document.querySelector("form.params:not([data-readonly])");
     if (form) { e.preventDefault(); form.requestSubmit(); }
     return;
   }
   const current = Interleave.current;
+  if (current && current.stepper && current.stepper.onKey(e)) return;
   if (current && target.tagName !== "CANVAS") current.timeline.onKey(e);
 }
 
@@ -225,8 +246,7 @@ function start() {
   const runArea = document.getElementById("run");
   if (runArea) new MutationObserver(scan).observe(runArea, { childList: true });
   // a page where a run is yet to start: the timeline's code compiled before it does
-  const running = () => Object.keys(Interleave.runs).length > 0;
-  if (runArea && !running()) warmUp(running);
+  if (runArea && !Object.keys(Interleave.runs).length) stopWarmUp = warmUp();
   // the lesson panel changes height with its notice: the lanes below it move
   const lesson = document.getElementById("scenario");
   if (lesson) new MutationObserver(relayoutAll).observe(lesson, { childList: true });

@@ -25,6 +25,8 @@ const FRAME_MS = 16; // a frame at 60 Hz
 export class Timeline {
   constructor(panel) {
     this.panel = panel;
+    this.next = null; // step mode: worker -> the operation it stands before (drawn on its lane)
+    this.nextVersion = 0; // changes with it: the renderer's picture depends on it
     this.canvas = panel.querySelector("canvas.timeline");
     this.model = new Model();
     this.renderer = new Renderer(this.canvas, this.model);
@@ -262,6 +264,7 @@ export class Timeline {
     const view = this.currentView();
     this.renderer.draw({
       view, cursor: this.cursor, hover: this.hover, selected: this.selected, folds: this.folds, avail: this.avail,
+      next: this.next, nextVersion: this.nextVersion,
     });
     // a frame that drew the lanes slowly leaves the strip's picture to the next one
     const busy = performance.now() - started > FRAME_MS / 2;
@@ -501,7 +504,11 @@ export class Timeline {
       this.requestDraw();
       return;
     }
-    if (hit.row && hit.row.type === "lane") this.selected = hit.row.lane;
+    if (hit.row && hit.row.type === "lane") {
+      this.selected = hit.row.lane;
+      // step mode listens: a click on a lane lets its worker through (app.js, stepper.js)
+      this.panel.dispatchEvent(new CustomEvent("lane-click", { detail: { worker: hit.row.lane.name } }));
+    }
     this.setHover(hit, e.clientX, e.clientY);
     if (this.explanation) this.explanation.textContent = this.explain(hit);
     this.requestDraw();
@@ -557,6 +564,13 @@ export class Timeline {
       live.hidden = this.model.done && this.cursor === null;
       live.textContent = this.model.done ? "All" : "Live"; // a finished run: back to the whole of it
     }
+  }
+
+  /** Step mode: what each worker stands before (a Map, or null), drawn on its lane. */
+  showNext(next) {
+    this.next = next;
+    this.nextVersion += 1;
+    this.requestDraw();
   }
 
   /** The panel left the page: stop drawing and listening. */

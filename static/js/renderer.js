@@ -369,7 +369,7 @@ export class Renderer {
     }
     this.geometry = { ...L, v0, v1, span, X, T, rowOf, dpr };
     const folds = state.folds ? [...state.folds].join() : "";
-    const key = [v0, v1, width, height, dpr, m.version, state.selected ? state.selected.index : -1, folds, L.font, L.projector].join("|");
+    const key = [v0, v1, width, height, dpr, m.version, state.selected ? state.selected.index : -1, folds, L.font, L.projector, state.nextVersion || 0].join("|");
     const g = canvas.getContext("2d");
     const over = Boolean(state.hover) || (state.cursor !== null && state.cursor !== undefined);
     if (key !== this.layerKey) {
@@ -1016,6 +1016,19 @@ export class Renderer {
     }
   }
 
+  /** Step mode: the operation a lane's worker stands before, at the lane's right end. */
+  drawNext(g, L, lane, text, y) {
+    g.save();
+    g.textAlign = "right";
+    g.font = `600 ${L.font}px system-ui, sans-serif`;
+    const x = L.plotX + L.plotW - L.pad, w = g.measureText(text).width;
+    g.fillStyle = CHROME.veil;
+    g.fillRect(x - w - L.pad / 2, y - L.font * 0.75, w + L.pad, L.font * 1.5);
+    g.fillStyle = TINTS[lane.index % TINTS.length];
+    g.fillText(text, x, y);
+    g.restore();
+  }
+
   drawLabels(g, L, state) {
     g.textBaseline = "middle";
     g.textAlign = "right";
@@ -1026,6 +1039,8 @@ export class Renderer {
         g.font = `600 ${L.laneH < 14 ? Math.max(9, L.laneH - 2) : L.font}px system-ui, sans-serif`;
         g.fillStyle = TINTS[lane.index % TINTS.length];
         g.fillText(lane.name, L.labelW - L.pad, y);
+        const next = state.next && state.next.get(lane.name);
+        if (next) this.drawNext(g, L, lane, next, y);
         if (state.selected === lane) {
           g.fillStyle = CHROME.accent;
           g.fillRect(0, row.y, L.projector ? 6 : 3, row.h);

@@ -33,9 +33,10 @@ function whenIdle(step, i = 0) {
   later(() => { if (step(i)) whenIdle(step, i + 1); });
 }
 
-/** Warm up, one stage per idle moment; `overtaken()` says a real run has begun (its
- *  frames come first: the warm-up then ends where it is). */
-export function warmUp(overtaken) {
+/** Warm up, one stage per idle moment. Returns `stop()`: a real run has begun (its
+ *  frames come first, and its canvas is the page's only timeline): the warm-up ends
+ *  at once, where it is. */
+export function warmUp() {
   const host = document.createElement("div");
   host.setAttribute("aria-hidden", "true");
   // laid out at a real size (a canvas out of the page draws nothing), out of sight
@@ -47,15 +48,18 @@ export function warmUp(overtaken) {
   for (let i = 1; i <= LANES; i++) start.push([2 + i, `Thread-${i}`, "start", "", "thread", ""], [3 + i, `Thread-${i}`, "run", "", null, ""]);
   timeline.add(start);
   const events = traffic();
-  let taken = 0;
+  let taken = 0, stopped = false;
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
+    timeline.destroy();
+    host.remove();
+    // when it was done, in ms since the page began loading (the benchmark waits for it)
+    document.documentElement.dataset.warm = String(Math.round(performance.now()));
+  };
   whenIdle((stage) => {
-    if (stage === STAGES.length || overtaken()) {
-      timeline.destroy();
-      host.remove();
-      // when it was done, in ms since the page began loading (the benchmark waits for it)
-      document.documentElement.dataset.warm = String(Math.round(performance.now()));
-      return false;
-    }
+    if (stage === STAGES.length) stop();
+    if (stopped) return false;
     while (taken < STAGES[stage]) {
       const batch = [];
       for (let n = 0; n < 2_000 && taken < STAGES[stage]; n++, taken++) batch.push(events.next().value);
@@ -67,4 +71,5 @@ export function warmUp(overtaken) {
     timeline.cursor = null;
     return true;
   });
+  return stop;
 }
