@@ -100,8 +100,7 @@ class EventColumns(Sequence[Event]):
         return found
 
     def _detail_id(self, value: JSON) -> int:
-        if value is None:
-            return 0
+        """The id of a detail that is not None (None is id 0, written by `extend`)."""
         key: Any = (type(value), value) if isinstance(value, _SCALARS) else None
         if key is not None and (found := self._detail_ids.get(key)) is not None:
             return found
@@ -212,7 +211,7 @@ class EventColumns(Sequence[Event]):
         return sum(sys.getsizeof(c) for c in columns) + tables
 
     # --- blocks -----------------------------------------------------------------------
-    def to_block(self, start: int = 0, stop: int | None = None, level: int = 6) -> bytes:
+    def to_block(self, start: int = 0, stop: int | None = None) -> bytes:
         """Events [start, stop) as one self-contained compressed block."""
         stop = len(self) if stop is None else stop
         t = self._t[start:stop]
@@ -236,7 +235,7 @@ class EventColumns(Sequence[Event]):
         for texts in (strings, details):
             payload += [_little(array("I", [len(s) for s in texts])), *texts]
         payload += [_shuffle(_little(column), width) for column, width in columns]
-        return MAGIC + zlib.compress(b"".join(payload), level)
+        return MAGIC + zlib.compress(b"".join(payload))
 
     def extend_block(self, block: bytes) -> int:
         """Append the events of a block made by `to_block`/`encode_block`; returns how many."""
@@ -277,11 +276,11 @@ class EventColumns(Sequence[Event]):
         return log
 
 
-def encode_block(events: Iterable[Sequence[Any]], level: int = 6) -> bytes:
+def encode_block(events: Iterable[Sequence[Any]]) -> bytes:
     """A list of events as one compressed, self-contained block."""
     log = EventColumns()
     log.extend(events)
-    return log.to_block(level=level)
+    return log.to_block()
 
 
 def decode_block(block: bytes) -> list[Event]:

@@ -95,7 +95,7 @@ def database_writes(runs: int = 8, events_per_run: int = 250_000, frame: int = 2
         logs[f"run-{n}"] = log
     with tempfile.TemporaryDirectory(prefix="interleave-scaling-") as folder:
         store = SqliteStore(Path(folder) / "runs.sqlite")
-        writer = HistoryWriter(store, flush_seconds=0.5).start()
+        writer = HistoryWriter(store, flush_seconds=0.5, max_runs=len(logs), max_bytes=1 << 40).start()
         started = time.perf_counter()
         for run_id in logs:
             writer.created(_record(run_id))

@@ -3,8 +3,12 @@ stream's JSON and through compressed blocks."""
 
 from __future__ import annotations
 
+import gc
 import json
 import random
+import struct
+import tracemalloc
+import zlib
 
 import pytest
 
@@ -98,3 +102,140 @@ def test_a_lock_heavy_log_is_compact_in_memory_and_on_disk() -> None:
     log.extend(events)
     assert log.nbytes() / len(log) <= 40
     assert len(log.to_block()) / len(log) <= 12
+
+
+def _table(texts: list[bytes]) -> bytes:
+    """A block's string or detail table: a uint32 length column, then the bytes."""
+    return struct.pack(f"<{len(texts)}I", *map(len, texts)) + b"".join(texts)
+
+
+def _shuffled(code: str, values: list[int]) -> bytes:
+    """A little-endian column, byte-shuffled: every value's byte 0, then every byte 1..."""
+    packed = struct.pack(f"<{len(values)}{code}", *values)
+    width = struct.calcsize(code)
+    return b"".join(packed[i::width] for i in range(width))
+
+
+def _header(block: bytes) -> tuple[int, int, int]:
+    """(events, strings, details) of a block."""
+    events, strings, details = struct.unpack_from("<III", zlib.decompress(block[4:]))
+    return events, strings, details
+
+
+def test_a_block_is_byte_for_byte_the_documented_layout() -> None:
+    # The store keeps blocks across restarts and upgrades: what "ILC1" promises is this
+    # exact layout (module docstring), so a block written by one build reads in the next.
+    cycle = {"cycle": [["A", "Lock-1"]]}
+    events = [
+        Event(5, "main", Kind.START, "", "thread", ""),
+        Event(12, "Thread-1", Kind.ACQUIRE, "Lock-1", 1, "main"),
+        Event(12, "Thread-1", Kind.MARK, "", cycle, ""),
+        Event(10, "main", Kind.RELEASE, "Lock-1", None, ""),  # a child's batch, landed late
+        Event(2**40, "main", Kind.MARK, "", cycle, ""),
+        Event(2**40 + 1, "Thread-1", Kind.ACQUIRE, "Lock-1", 1, "main"),
+    ]
+    log = EventColumns()
+    log.extend(events)
+    block = log.to_block()
+    assert block[:4] == b"ILC1"
+    kind = [list(Kind).index(e.kind) for e in events]
+    assert zlib.decompress(block[4:]) == b"".join(
+        [
+            struct.pack("<III", 6, 4, 3),  # repeated strings and details are stored once
+            _table([b"", b"main", b"Thread-1", b"Lock-1"]),  # "" is id 0
+            _table([b'"thread"', b"1", b'{"cycle":[["A","Lock-1"]]}']),  # compact JSON
+            _shuffled("q", [5, 7, 0, -2, 2**40 - 10, 1]),  # t as a difference, may be < 0
+            _shuffled("I", [1, 2, 2, 1, 1, 2]),
+            bytes(kind),
+            _shuffled("I", [0, 3, 0, 3, 0, 3]),
+            _shuffled("I", [1, 2, 3, 0, 3, 2]),  # 0: no detail
+            _shuffled("I", [0, 1, 0, 0, 0, 1]),
+        ]
+    )
+    # A slice is self-contained: its own tables (still with "" as id 0) and its first t
+    # counted from 0, not from the event before it.
+    assert zlib.decompress(log.to_block(1, 2)[4:]) == b"".join(
+        [
+            struct.pack("<III", 1, 4, 1),
+            _table([b"", b"main", b"Thread-1", b"Lock-1"]),
+            _table([b"1"]),
+            _shuffled("q", [12]),
+            _shuffled("I", [2]),
+            bytes(kind[1:2]),
+            _shuffled("I", [3]),
+            _shuffled("I", [1]),
+            _shuffled("I", [1]),
+        ]
+    )
+    assert decode_block(block) == events
+
+
+def test_any_text_may_name_a_lane_or_an_object_even_a_kinds_name() -> None:
+    # A program names its own threads and locks: "run", "start", "" or "ü ✓" are all names.
+    events = [
+        Event(1, "run", Kind.START, "start", "thread", ""),
+        Event(2, "worker", Kind.RUN, "", None, "run"),  # a new lane, after "run" became a name
+        Event(3, "ü ✓", Kind.ACQUIRE, "acquire", 1, "worker"),
+        Event(4, "", Kind.PRINT, "print", "done", "ü ✓"),
+    ]
+    log = EventColumns()
+    for event in events:
+        log.append(event)
+    assert list(log) == events
+    assert decode_block(log.to_block()) == events
+
+
+def test_a_detail_keeps_its_json_type() -> None:
+    # 1, True and 1.0 are equal in Python but not on the timeline: the stream, an export
+    # and a lesson show `true`, `1` or `1.0` as the program produced it.
+    details = [1, True, 1.0, "1", 0, False, 0.0, "", [1], {"1": 1}]
+    events = [Event(i, "main", Kind.WRITE, "counter", d, "") for i, d in enumerate(details * 2)]
+    log = EventColumns()
+    log.extend(events)
+    for read in (list(log), decode_block(log.to_block())):
+        assert [(type(e.detail), e.detail) for e in read] == [(type(d), d) for d in details * 2]
+    wire = json.dumps([e.to_wire() for e in events], separators=(",", ":"))
+    assert log.wire_json(0, len(events)) == wire
+
+
+def test_a_detail_read_back_is_a_fresh_copy_the_reader_may_change() -> None:
+    log = EventColumns()
+    log.extend([Event(0, "main", Kind.MARK, "", {"cycle": [["A", "Lock-1"]]}, "")] * 2)
+    first = log[0].detail
+    assert isinstance(first, dict)
+    first["cycle"].append(["B", "Lock-2"])  # a claim or an export building on what it read
+    assert log[0].detail == log[1].detail == {"cycle": [["A", "Lock-1"]]}
+
+
+def test_repeated_details_are_stored_once_up_to_the_bound_then_as_they_come() -> None:
+    log = EventColumns()
+    # INTERNED_DETAILS distinct details: each is stored once, however often it repeats.
+    log.extend([Event(i, "main", Kind.WRITE, "x", i, "") for i in range(INTERNED_DETAILS)])
+    log.extend([Event(0, "main", Kind.WRITE, "x", INTERNED_DETAILS - 1, "")] * 3)
+    assert _header(log.to_block(INTERNED_DETAILS - 1))[2] == 1
+    # Past the bound (a run printing new text forever) a new detail is stored each time
+    # it comes, so the table that finds repeats stays bounded.
+    log.extend([Event(0, "main", Kind.PRINT, "", "late line", "")] * 2)
+    late = log.to_block(len(log) - 2)
+    assert _header(late)[2] == 2
+    assert [e.detail for e in decode_block(late)] == ["late line"] * 2
+
+
+@pytest.mark.parametrize("heavy", ["names", "details"])
+def test_a_log_reports_the_memory_it_holds(heavy: str) -> None:
+    # A log read back from the store (all of its strings its own), with its bytes in long
+    # lane names or in long printed lines: nbytes is what Python allocated for it.
+    text = [f"{heavy}-{i}-" + "x" * 2_000 for i in range(300)]
+    if heavy == "names":
+        events = [Event(i, name, Kind.RUN, "", None, "") for i, name in enumerate(text)]
+    else:
+        events = [Event(i, "main", Kind.PRINT, "", line, "") for i, line in enumerate(text)]
+    block = encode_block(events)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        log = EventColumns.from_blocks([block])
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert 0.8 * held <= log.nbytes() <= 1.25 * held

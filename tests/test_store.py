@@ -3,10 +3,17 @@ marked interrupted, the oldest pruned first."""
 
 from __future__ import annotations
 
+import gc
+import logging
+import os
 import re
+import sqlite3
 import subprocess
 import sys
+import threading
+import weakref
 from collections.abc import AsyncIterator, Iterator
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -17,8 +24,8 @@ from app.columns import EventColumns
 from app.config import Settings
 from app.main import create_app
 from app.store import INTERRUPTED, RUNNING, Block, Changes, Ending, RunRecord, process_alive, this_process
-from app.store.sqlite import SqliteStore
-from app.store.writer import HistoryWriter
+from app.store.sqlite import SCHEMA_VERSION, SqliteStore
+from app.store.writer import INTERRUPTED_REASON, HistoryWriter, open_history
 from app.timeline import Event, Kind
 from tests.helpers import events_of, finished_run, parse_sse
 
@@ -52,7 +59,9 @@ def block_of(n: int) -> Block:
 
 
 def test_the_writer_writes_a_run_in_order_and_in_blocks(store: SqliteStore) -> None:
-    writer = HistoryWriter(store, flush_seconds=0.05, block_events=1_000).start()
+    writer = HistoryWriter(
+        store, flush_seconds=0.05, max_runs=100, max_bytes=1 << 30, block_events=1_000
+    ).start()
     log = EventColumns()
     writer.created(record("r1", 1.0, status=RUNNING))
     for n in range(5):
@@ -114,6 +123,316 @@ def test_recent_runs_are_newest_first_filtered_by_lesson_and_paged(store: Sqlite
     assert [r.id for r in store.recent(None, 10, 3.0)] == ["r2", "r1", "r0"]
     assert [r.id for r in store.recent("deadlock", 10, None)] == ["r2"]
     assert store.scenarios() == [("deadlock", "Deadlock", 1), ("lock-counter", "Lock counter", 4)]
+
+
+def dead_owner() -> str:
+    """The owner id of a process that has ended: its server died."""
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    return this_process().rsplit("/", 2)[0] + f"/{gone.stdout.strip()}/0"
+
+
+def test_every_fact_of_a_failed_and_a_stopped_run_reads_back_after_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "runs.sqlite"
+    store = SqliteStore(path)
+    failed, stopped = record("failed", 1.5, RUNNING), record("stopped", 2.5, RUNNING)
+    failed.control_digest = "ab" * 32
+    failed.params = {"pairs": 2, "hold": 0.25, "names": ["ü", "✓"]}
+    block = block_of(30)
+    store.apply(Changes(created=[failed, stopped], blocks={"failed": [block]}))
+    store.apply(
+        Changes(
+            ended={
+                "failed": Ending("failed", 1.75, 123_456_789, "the program raised", "ValueError: boom", None),
+                "stopped": Ending(
+                    "stopped", 2.75, 5_000, "stopped by its viewer", None, {"values": {"x": 1.5}}
+                ),
+            }
+        )
+    )
+    store.close()
+    reopened = SqliteStore(path)  # a new server: nothing in memory
+    try:
+        assert reopened.record("failed") == RunRecord(
+            id="failed",
+            scenario="lock-counter",
+            title="Lock counter",
+            params={"pairs": 2, "hold": 0.25, "names": ["ü", "✓"]},
+            interpreter="cpython 3.11",
+            created_at=1.5,
+            owner=this_process(),
+            control_digest="ab" * 32,
+            status="failed",
+            started_at=1.75,
+            duration_ns=123_456_789,
+            reason="the program raised",
+            error="ValueError: boom",
+            result=None,
+            events=30,
+            stored_bytes=len(block.data),
+        )
+        kept = reopened.record("stopped")
+        assert kept is not None
+        assert (kept.status, kept.reason, kept.error, kept.result) == (
+            "stopped",
+            "stopped by its viewer",
+            None,
+            {"values": {"x": 1.5}},
+        )
+        assert (kept.events, kept.stored_bytes, list(reopened.blocks("stopped"))) == (0, 0, [])
+        assert list(reopened.blocks("failed")) == [block.data]
+    finally:
+        reopened.close()
+
+
+def test_a_write_that_fails_leaves_nothing_behind_and_the_next_one_works(store: SqliteStore) -> None:
+    store.apply(Changes(created=[record("r1", 1.0)]))
+    with pytest.raises(sqlite3.IntegrityError):
+        store.apply(Changes(created=[record("r2", 2.0), record("r1", 3.0)]))  # r1 exists already
+    assert store.record("r2") is None  # one transaction: all or nothing
+    store.apply(Changes(created=[record("r3", 3.0)]))
+    assert [r.id for r in store.recent(None, 10, None)] == ["r3", "r1"]
+
+
+def test_orphans_marked_interrupted_stay_so_after_the_next_restart(tmp_path: Path) -> None:
+    path = tmp_path / "runs.sqlite"
+    store = SqliteStore(path)
+    store.apply(Changes(created=[record("dead", 1.0, RUNNING, owner=dead_owner())]))
+    assert store.interrupt_orphans(process_alive, "the server died") == ["dead"]
+    store.close()
+    reopened = SqliteStore(path)
+    try:
+        kept = reopened.record("dead")
+        assert kept is not None
+        assert (kept.status, kept.reason) == (INTERRUPTED, "the server died")
+        assert reopened.interrupt_orphans(process_alive, "again") == []  # settled once
+    finally:
+        reopened.close()
+
+
+def test_the_file_says_which_schema_wrote_it_and_a_newer_one_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "runs.sqlite"
+    SqliteStore(path).close()
+    SqliteStore(path).close()  # this version reopens its own files
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(RuntimeError, match=r"newer Interleave .*upgrade, or point INTERLEAVE_DATABASE"):
+        SqliteStore(path)
+
+
+def test_the_history_folder_is_made_with_its_parents_or_the_error_names_it(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "data" / "interleave" / "runs.sqlite")  # a fresh volume
+    store.apply(Changes(created=[record("r1", 1.0)]))
+    store.close()
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(OSError, match=r"cannot create the history's folder .*a-file/sub"):
+        SqliteStore(tmp_path / "a-file" / "sub" / "runs.sqlite")
+
+
+def test_a_reader_never_holds_up_the_writer(store: SqliteStore) -> None:
+    # The history page reads while runs are being written: WAL lets both go on.
+    store.apply(Changes(created=[record("r1", 1.0)]))
+    with closing(sqlite3.connect(store.path, isolation_level=None)) as reader:
+        reader.execute("BEGIN")
+        assert reader.execute("SELECT count(*) FROM runs").fetchone() == (1,)
+        store.apply(Changes(created=[record("r2", 2.0)]))  # commits beside the open read
+        assert reader.execute("SELECT count(*) FROM runs").fetchone() == (1,)  # its snapshot
+        reader.execute("COMMIT")
+        assert reader.execute("SELECT count(*) FROM runs").fetchone() == (2,)
+
+
+def test_pruning_gives_the_space_back_and_stops_exactly_at_the_limits(store: SqliteStore) -> None:
+    def pages() -> int:
+        with closing(sqlite3.connect(store.path)) as db:
+            count: int = db.execute("PRAGMA page_count").fetchone()[0]
+            size: int = db.execute("PRAGMA page_size").fetchone()[0]
+        return count * size
+
+    runs = [record(f"r{i}", float(i)) for i in range(5)]
+    data = {r.id: Block(0, 1, os.urandom(200_000)) for r in runs}  # stored bytes, as they come
+    store.apply(Changes(created=runs, blocks={run_id: [block] for run_id, block in data.items()}))
+    total = 5 * 200_000
+    assert store.prune(max_runs=5, max_bytes=total) == []  # at the limits: nothing to do
+    before = pages()
+    assert store.prune(max_runs=1, max_bytes=total) == ["r0", "r1", "r2", "r3"]
+    assert before - pages() >= 4 * 200_000  # the file shrank: an operator's disk is freed
+    assert list(store.blocks("r4")) == [data["r4"].data]
+
+
+def test_after_close_the_history_is_one_complete_file(tmp_path: Path) -> None:
+    # An operator backs up or moves runs.sqlite after stopping the server: nothing may be
+    # left in a write-ahead log beside it, whichever thread wrote last.
+    path = tmp_path / "runs.sqlite"
+    store = SqliteStore(path)
+    other = threading.Thread(target=store.apply, args=(Changes(created=[record("r1", 1.0)]),))
+    other.start()
+    other.join()
+    store.apply(Changes(created=[record("r2", 2.0)]))
+    assert store.record("r1") is not None
+    store.close()
+    assert not path.with_name("runs.sqlite-wal").exists()
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        assert db.execute("SELECT id FROM runs ORDER BY id").fetchall() == [("r1",), ("r2",)]
+
+
+class WatchedStore(SqliteStore):
+    """The real store, also keeping each batch it was asked to write (one transaction each)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.batches: list[Changes] = []
+        self.wrote = threading.Event()
+
+    def apply(self, changes: Changes) -> None:
+        super().apply(changes)
+        self.batches.append(changes)
+        self.wrote.set()
+
+
+@pytest.fixture
+def watched(tmp_path: Path) -> Iterator[WatchedStore]:
+    opened = WatchedStore(tmp_path / "runs.sqlite")
+    yield opened
+    opened.close()
+
+
+def writer_of(store: SqliteStore, flush_seconds: float) -> HistoryWriter:
+    return HistoryWriter(store, flush_seconds=flush_seconds, max_runs=100, max_bytes=1 << 30).start()
+
+
+def test_what_comes_within_a_flush_interval_is_written_in_one_transaction(watched: WatchedStore) -> None:
+    writer = writer_of(watched, flush_seconds=60)
+    log = EventColumns()
+    log.extend([Event(i, "main", Kind.RUN, "", None) for i in range(10)])
+    writer.created(record("r1", 1.0, RUNNING))
+    writer.created(record("r2", 2.0, RUNNING))
+    writer.logged("r1", log, 10)
+    writer.ended("r2", Ending("done", 2.0, 1_000, None, None, None))
+    assert writer.flush()  # long before the interval is over
+    assert [(len(b.created), list(b.blocks), list(b.ended)) for b in watched.batches] == [(2, ["r1"], ["r2"])]
+    writer.close()
+
+
+def test_a_lone_write_goes_out_after_the_flush_interval_without_being_asked(watched: WatchedStore) -> None:
+    writer = writer_of(watched, flush_seconds=0.05)
+    writer.created(record("r1", 1.0, RUNNING))  # then nothing more comes, and nobody flushes
+    assert watched.wrote.wait(timeout=30)
+    assert watched.record("r1") is not None
+    writer.close()
+
+
+def test_a_frame_with_no_new_events_writes_no_block(store: SqliteStore) -> None:
+    writer = writer_of(store, flush_seconds=0.05)
+    log = EventColumns()
+    writer.created(record("r1", 1.0, RUNNING))
+    writer.logged("r1", log, 0)  # a frame in which nothing happened
+    assert writer.flush()
+    log.extend([Event(1, "main", Kind.RUN, "", None)])
+    writer.logged("r1", log, 1)
+    writer.logged("r1", log, 1)  # and one that adds nothing to the last
+    writer.ended("r1", Ending("done", 1.0, 1, None, None, None))
+    writer.close()
+    assert store.record("r1").events == 1  # type: ignore[union-attr]
+    assert [len(EventColumns.from_blocks([b])) for b in store.blocks("r1")] == [1]
+
+
+def test_the_writer_lets_go_of_a_runs_events_once_it_has_ended(store: SqliteStore) -> None:
+    # A server runs for weeks: an ended run's log must not stay alive in the writer.
+    writer = writer_of(store, flush_seconds=0.05)
+    log = EventColumns()
+    log.extend([Event(i, "main", Kind.RUN, "", None) for i in range(5)])
+    gone = weakref.ref(log)
+    writer.created(record("r1", 1.0, RUNNING))
+    writer.logged("r1", log, 5)
+    writer.ended("r1", Ending("done", 1.0, 5, None, None, None))
+    assert writer.flush()
+    del log
+    gc.collect()
+    assert gone() is None
+    writer.close()
+
+
+def test_a_failed_write_is_logged_and_the_writer_goes_on(
+    store: SqliteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    store.apply(Changes(created=[record("r1", 1.0)]))
+    writer = writer_of(store, flush_seconds=60)
+    log = EventColumns()
+    log.extend([Event(1, "main", Kind.RUN, "", None)])
+    with caplog.at_level(logging.ERROR, logger="interleave.history"):
+        writer.created(record("r1", 2.0, RUNNING))  # the same id again: this batch fails
+        writer.logged("r9", log, 1)
+        assert writer.flush()
+    (failed,) = caplog.records
+    assert failed.getMessage() == "history: writing 2 runs failed"
+    assert failed.exc_info is not None
+    writer.created(record("r2", 3.0))
+    writer.close()
+    assert store.record("r2") is not None  # the next batch is written
+
+
+def test_a_writer_never_started_closes_quietly_and_a_started_one_never_holds_up_exit(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "a.sqlite")
+    HistoryWriter(store, 0.05, 100, 1 << 30).close()  # a server that failed before it started writing
+    writer = HistoryWriter(store, 0.05, 100, 1 << 30).start()
+    assert {"interleave-history"} <= {t.name for t in threading.enumerate()}  # named in a thread dump
+    writer.close()
+    store.close()
+    # A program that started a writer and forgot to close it (a server failing at start-up,
+    # a script) still exits.
+    program = (
+        "import sys, threading; from pathlib import Path\n"
+        "from app.store.sqlite import SqliteStore\n"
+        "from app.store.writer import HistoryWriter\n"
+        "HistoryWriter(SqliteStore(Path(sys.argv[1])), 0.05, 100, 1 << 30).start()\n"
+        "print(sorted(t.name for t in threading.enumerate()))\n"  # then exit without close()
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program, str(tmp_path / "b.sqlite")],
+        cwd=Path(__file__).parents[1],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['MainThread', 'interleave-history']"  # named in a thread dump
+
+
+def test_opening_the_history_settles_orphans_prunes_and_closing_writes_everything(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "runs.sqlite"
+    before = SqliteStore(path)  # what the last server left
+    orphan = record("orphan", 3.0, RUNNING, owner=dead_owner())
+    before.apply(Changes(created=[record("r0", 0.0), record("r1", 1.0), record("r2", 2.0), orphan]))
+    before.close()
+    settings = Settings(database=path, history_max_runs=2, history_flush_seconds=10, warm_up_processes=False)
+    with caplog.at_level(logging.INFO, logger="interleave.history"):
+        history = open_history(settings)
+        assert [r.id for r in history.store.recent(None, 10, None)] == ["orphan", "r2"]  # pruned to 2
+        log = EventColumns()
+        log.extend([Event(i, "main", Kind.RUN, "", None) for i in range(10)])
+        history.writer.created(record("new", 4.0, RUNNING))
+        history.writer.logged("new", log, 10)
+        history.writer.ended("new", Ending("done", 4.0, 10, None, None, None))
+        history.close()  # long before the 10 s flush interval: close writes what is queued
+    assert [r.getMessage() for r in caplog.records] == [
+        "history: 1 runs were in flight when their server stopped: interrupted",
+        "history: pruned 1 oldest runs to stay within its limits",  # the limit holds as runs end
+    ]
+    assert not path.with_name("runs.sqlite-wal").exists()
+    after = SqliteStore(path)
+    try:
+        assert [r.id for r in after.recent(None, 10, None)] == ["new", "orphan"]
+        assert (after.record("orphan").status, after.record("orphan").reason) == (  # type: ignore[union-attr]
+            INTERRUPTED,
+            INTERRUPTED_REASON,
+        )
+        assert list(EventColumns.from_blocks(after.blocks("new"))) == list(log)
+    finally:
+        after.close()
 
 
 @pytest.fixture

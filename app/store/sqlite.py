@@ -80,8 +80,6 @@ class SqliteStore:
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         db = self._db()
-        # Before the first table: lets `prune` give freed pages back to the file system.
-        db.execute("PRAGMA auto_vacuum = INCREMENTAL")
         db.executescript(SCHEMA)
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
@@ -95,6 +93,9 @@ class SqliteStore:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
             db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
+            # Lets `prune` give freed pages back to the file system. It only takes on a new
+            # file, before its first table and before it turns to WAL (a no-op after that).
+            db.execute("PRAGMA auto_vacuum = INCREMENTAL")
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = NORMAL")
             db.execute("PRAGMA foreign_keys = ON")
@@ -147,8 +148,6 @@ class SqliteStore:
     def prune(self, max_runs: int, max_bytes: int) -> list[str]:
         db = self._db()
         count, size = db.execute("SELECT count(*), coalesce(sum(stored_bytes), 0) FROM runs").fetchone()
-        if count <= max_runs and size <= max_bytes:
-            return []
         doomed: list[str] = []
         oldest_first = db.execute(
             "SELECT id, stored_bytes FROM runs WHERE status != ? ORDER BY created_at", (RUNNING,)
@@ -158,10 +157,14 @@ class SqliteStore:
                 break
             doomed.append(run_id)
             count, size = count - 1, size - stored
+        if not doomed:
+            return []
         db.execute("BEGIN IMMEDIATE")
         db.executemany("DELETE FROM runs WHERE id = ?", [(run_id,) for run_id in doomed])
         db.execute("COMMIT")
-        db.execute("PRAGMA incremental_vacuum").fetchall()  # one page a step: step them all
+        # Each step of this pragma frees one page, and `execute` takes one step:
+        # `executescript` runs it to the end, freeing them all.
+        db.executescript("PRAGMA incremental_vacuum")
         return doomed
 
     # --- reading ----------------------------------------------------------------------
@@ -203,7 +206,7 @@ class SqliteStore:
 
 
 def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"))
+    return None if value is None else json.dumps(value)
 
 
 def _row(r: RunRecord) -> tuple[Any, ...]:

@@ -51,10 +51,10 @@ class HistoryWriter:
     """Writes runs to a `RunStore` from its own thread (see the module docstring)."""
 
     store: RunStore
-    flush_seconds: float = 0.5
+    flush_seconds: float  # these three come from `Settings` (open_history), their one source
+    max_runs: int
+    max_bytes: int
     block_events: int = 65_536  # events per stored block at most: a reader decodes one at a time
-    max_runs: int = 10_000
-    max_bytes: int = 1 << 30
     _queue: queue.SimpleQueue[tuple[str, Any, Any]] = field(default_factory=queue.SimpleQueue)
     _thread: threading.Thread | None = None
 
