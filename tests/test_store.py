@@ -261,6 +261,32 @@ def test_pruning_gives_the_space_back_and_stops_exactly_at_the_limits(store: Sql
     assert list(store.blocks("r4")) == [data["r4"].data]
 
 
+def test_a_history_file_from_before_the_prune_fix_gives_its_space_back_too(tmp_path: Path) -> None:
+    """Files made before auto_vacuum was set in time (WAL first: SQLite then ignores it)
+    are rewritten once when opened, keeping every run, so that pruning frees disk."""
+    path = tmp_path / "runs.sqlite"
+    store = SqliteStore(path)
+    runs = [record(f"r{i}", float(i)) for i in range(3)]
+    blocks = {r.id: [Block(0, 1, os.urandom(100_000))] for r in runs}
+    store.apply(Changes(created=runs, blocks=blocks))
+    store.close()
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:  # as the old code left it
+        db.execute("PRAGMA auto_vacuum = NONE")
+        db.execute("VACUUM")
+        assert db.execute("PRAGMA auto_vacuum").fetchone()[0] == 0
+    store = SqliteStore(path)
+    try:
+        with closing(sqlite3.connect(path)) as db:
+            assert db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental
+        assert [list(store.blocks(r.id)) for r in runs] == [[b.data for b in blocks[r.id]] for r in runs]
+        size = path.stat().st_size
+        assert store.prune(max_runs=1, max_bytes=10**9) == ["r0", "r1"]
+        store.close()
+        assert size - path.stat().st_size >= 2 * 100_000
+    finally:
+        store.close()
+
+
 def test_after_close_the_history_is_one_complete_file(tmp_path: Path) -> None:
     # An operator backs up or moves runs.sqlite after stopping the server: nothing may be
     # left in a write-ahead log beside it, whichever thread wrote last.

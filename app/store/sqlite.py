@@ -23,6 +23,7 @@ from typing import Any
 from app.store import INTERRUPTED, RUNNING, Changes, RunRecord
 
 SCHEMA_VERSION = 1
+_INCREMENTAL = 2  # PRAGMA auto_vacuum: prune hands freed pages back (PRAGMA incremental_vacuum)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY,
@@ -88,6 +89,10 @@ class SqliteStore:
                 f"{SCHEMA_VERSION}): upgrade, or point INTERLEAVE_DATABASE at another file"
             )
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        if db.execute("PRAGMA auto_vacuum").fetchone()[0] != _INCREMENTAL:
+            # A file made before the mode was set in time: `prune` could not give its
+            # space back. Rewritten once, it takes the mode this connection asked for.
+            db.execute("VACUUM")
 
     def _db(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
