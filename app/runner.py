@@ -529,8 +529,10 @@ class Watchdog:
         finished = {joining(lane) for lane, state in self._lane_state.items() if state in FINAL_STATES}
         # A lane whose latest events are not yet published counts as live and not
         # waiting; a join of a lane that has said its last word ends by itself (the
-        # thread or process is still exiting): the check errs towards "no deadlock".
-        if live and all(lane in waiting_for and waiting_for[lane] not in finished for lane in live):
+        # thread or process is still exiting), and so does a wait for a lock nobody
+        # holds (its waiter has yet to get a core): the check errs towards "no deadlock".
+        ends_by_itself = finished | self.run.recorder.free_locks()
+        if live and all(lane in waiting_for and waiting_for[lane] not in ends_by_itself for lane in live):
             return "stuck", tuple(sorted((lane, waiting_for[lane]) for lane in live))
         return None
 

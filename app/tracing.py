@@ -170,6 +170,10 @@ class Recorder:
         acquiring and releasing a lock write nothing here."""
         return {obj.name: holder for obj in list(self._exclusive) if (holder := obj.holder)}
 
+    def free_locks(self) -> set[str]:
+        """The exclusive objects nobody holds now: a worker waiting for one will get it."""
+        return {obj.name for obj in list(self._exclusive) if not obj.holder}
+
     def start_clock(self) -> None:
         """Time zero is now: when the program starts, not when the run was asked for.
         The wall clock is noted too, so a viewer can tell how late an event reached it."""

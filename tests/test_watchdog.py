@@ -3,6 +3,7 @@ and busy programs whose threads are often all waiting are not mistaken for one."
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
@@ -10,9 +11,9 @@ import pytest
 from app.config import Settings
 from app.runner import LiveRun, RunManager, RunStatus, Watchdog, find_wait_cycle
 from app.scenarios.base import Params, Result, Scenario
-from app.timeline import Event, Kind
+from app.timeline import Event, Kind, LaneKind
 from app.traced import threading
-from app.tracing import Recorder
+from app.tracing import Recorder, bind
 
 
 def scenario(main: Callable[[Params], Result]) -> Scenario:
@@ -354,3 +355,49 @@ def test_joining_a_process_that_said_done_but_is_still_exiting_is_not_a_deadlock
     clock.now += 1
     watchdog.check()
     assert run.recorder.stop_reason is None
+
+
+# --- a woken waiter the OS has yet to run is not stuck ------------------------------
+def test_lanes_waiting_for_a_lock_nobody_holds_are_not_stuck_however_long_it_takes() -> None:
+    # Thread-1 was woken by a release but has no core yet; Thread-2 waits its turn on
+    # a condition; main joins: every live lane "waits", and nothing moves for a second.
+    events = lanes(("main", Kind.RUN), ("Thread-1", Kind.WAIT), ("Thread-2", Kind.WAIT), ("main", Kind.WAIT))
+    run, watchdog, clock = watched(events=events)
+    rec = run.recorder
+    rec.track_exclusive(Held("A", ""))
+    rec.waiting_for.update({"Thread-1": "A", "Thread-2": "turn", "main": "join Thread-1"})
+    for _ in range(5):
+        watchdog.check()
+        clock.now += 0.25
+    assert rec.stop_reason is None
+    rec.track_exclusive(Held("B", "Thread-2"))  # the same, waiting for a lock someone holds: stuck
+    rec.waiting_for["Thread-1"] = "B"
+    for _ in range(5):
+        watchdog.check()
+        clock.now += 0.25
+    assert rec.stop_reason is not None
+    assert rec.stop_reason.startswith("deadlock")
+
+
+def test_a_notified_waiter_no_longer_counts_as_waiting() -> None:
+    """Between the notify and the moment the OS runs it, a woken waiter waits for a
+    core, not for the run: the watchdog must not see it waiting."""
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        cond = threading.Condition(name="turn")
+
+        def on_condition() -> None:
+            with cond:
+                cond.wait()
+
+        waiter = threading.Thread(target=on_condition)
+        waiter.start()
+        deadline = time.monotonic() + 30
+        while rec.waiting_for != {"Thread-1": "turn"}:  # in its wait
+            assert time.monotonic() < deadline, rec.waiting_for
+            time.sleep(0.001)
+        with cond:
+            cond.notify()
+            woken = "Thread-1" not in rec.waiting_for  # it cannot run yet: we hold the lock
+        waiter.join()
+    assert woken

@@ -72,6 +72,13 @@ def wait_in_slices(
         rec.unblocked(me)
 
 
+def no_longer_waiting(rec: Recorder, worker: str, obj: str) -> None:
+    """`worker`, waiting for `obj`, has just been woken: the deadlock watchdog no longer
+    counts it as waiting (its wait ends as soon as the OS runs it)."""
+    if rec.waiting_for.get(worker) == obj:  # not a wait it has begun since
+        rec.waiting_for.pop(worker, None)
+
+
 def _wait_gated(
     rec: Recorder,
     me: str,
@@ -571,6 +578,9 @@ class Condition(Acquirable):
         # Recorded before the gates open, so the notify precedes every wake-up it causes.
         rec.emit(me, Kind.NOTIFY, self.name, detail=[w.worker for w in woken])
         for waiter in woken:
+            # woken: it waits for a core now, not for a lane of the run (the watchdog
+            # must not count it stuck if the OS is slow to run it)
+            no_longer_waiting(rec, waiter.worker, self.name)
             waiter.gate.release()
 
     def notify_all(self) -> None:
