@@ -153,6 +153,7 @@ class Hub:
         self._cleanups: list[Callable[[], None]] = []  # run once no child is left (`on_close`)
         self._closing = False
         self._forcing = False  # set once the hub ends what is left of a stopped run
+        self._forced: set[int] = set()  # id() of each process the hub itself signalled
         self._force_timer: threading.Timer | None = None
         self._drain = threading.Thread(target=self._drain_loop, name="interleave-drain", daemon=True)
         self._drain.start()
@@ -252,7 +253,9 @@ class Hub:
     def _verdict(self, lane: str, when: int, process: BaseProcess | None, code: int | None) -> None:
         if process is not None and id(process) in self._ended_by_parent:
             self.rec.emit_at(when, lane, Kind.DONE, detail=f"ended by the parent: {describe_exit(code)}")
-        elif self._forcing and code is not None and code < 0:
+        elif process is not None and id(process) in self._forced and code is not None and code < 0:
+            # (one that died of a signal before the hub signalled it crashed: a worker
+            # killed from outside, its death read only after the run ended)
             detail = (
                 f"stopped: still running when the run ended, so the parent ended it ({describe_exit(code)})"
             )
@@ -285,6 +288,8 @@ class Hub:
             if self._force_timer is not None:
                 self._force_timer.cancel()
         left = self.live()
+        with self._lock:
+            self._forced.update(id(process) for process in left)
         for process in left:
             process.terminate()  # SIGTERM: a frozen process keeps it pending...
         if left:  # wait() on no sentinels at all sleeps the whole timeout
