@@ -3,7 +3,6 @@ and busy programs whose threads are often all waiting are not mistaken for one."
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import pytest
@@ -14,6 +13,7 @@ from app.scenarios.base import Params, Result, Scenario
 from app.timeline import Event, Kind, LaneKind
 from app.traced import threading
 from app.tracing import Recorder, bind
+from tests.helpers import wait_until
 
 
 def scenario(main: Callable[[Params], Result]) -> Scenario:
@@ -392,10 +392,7 @@ def test_a_notified_waiter_no_longer_counts_as_waiting() -> None:
 
         waiter = threading.Thread(target=on_condition)
         waiter.start()
-        deadline = time.monotonic() + 30
-        while rec.waiting_for != {"Thread-1": "turn"}:  # in its wait
-            assert time.monotonic() < deadline, rec.waiting_for
-            time.sleep(0.001)
+        wait_until(lambda: rec.waiting_for == {"Thread-1": "turn"}, 30, "the waiter to be in its wait")
         with cond:
             cond.notify()
             woken = "Thread-1" not in rec.waiting_for  # it cannot run yet: we hold the lock
