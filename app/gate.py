@@ -155,7 +155,6 @@ class Gate:
         with self._cond:
             self._ended.add(worker)
             self._arriving.discard(worker)
-            self._parked.pop(worker, None)
             if self._running == worker:
                 self._running = None
             self._settled_ns = time.monotonic_ns()
