@@ -86,12 +86,6 @@ class Stepper:
             raise StuckStep(f"{worker} has not reached its next traced operation after {STEP_TIMEOUT_S:g} s")
         return self.state()
 
-    def follow(self, schedule: Sequence[str]) -> StepState:
-        """Step the workers in this order (a replay)."""
-        for worker in schedule:
-            self.step(worker)
-        return self.state()
-
     def into_waits(self) -> None:
         """Nobody can go on: step every worker that stands before an operation that
         would block into its wait, so the waits (and a deadlock's cycle) are drawn and
@@ -100,7 +94,7 @@ class Stepper:
             if not p.ready and not p.waiting:
                 self.step(p.worker)
 
-    def run_to_end(self, policy: Policy, seed: int = 0, most: int = 100_000) -> StepState:
+    def run_to_end(self, policy: Policy, seed: int, most: int = 100_000) -> StepState:
         """Step ready workers until none is left (or `most` steps), by `policy`."""
         chance = random.Random(seed)
         last: str | None = None
@@ -301,7 +295,7 @@ def run_once(
 ) -> Execution:
     """One gated execution of the lesson on a scratch recorder, scheduled by `choose`;
     cut short (`execution.cut`) if it is still going at `deadline` (monotonic seconds)."""
-    rec = Recorder(max_workers=max_workers, stop_grace_s=1.0)
+    rec = Recorder(max_workers=max_workers)  # (a grace to unwind is for processes: none here)
     gate = attach_gate(rec, real_sleep=False)
     ended: dict[str, object] = {}
 

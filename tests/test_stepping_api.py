@@ -123,6 +123,7 @@ async def test_stepping_the_race_by_hand_into_a_lost_update(client: httpx.AsyncC
     values = summary["result"]["values"]
     assert (values["actual"], values["expected"], values["lost_updates"]) == (1, 2, 1)
     assert values["schedule"][: len(LOST_UPDATE)] == [worker for worker, _ in LOST_UPDATE]
+    assert values["mode"] == "step"
 
 
 async def test_stepping_the_race_one_thread_after_the_other_loses_nothing(client: httpx.AsyncClient) -> None:
@@ -249,6 +250,19 @@ async def test_explore_finds_the_lost_update_in_a_handful_of_schedules(client: h
     assert summary["status"] == "done", summary
     assert values["failure"] == "lost update: counter is 1, expected 2"
     assert values["schedules_tried"] <= 5, values
+    tried, steps = values["schedules_tried"], len(values["failing_schedule"])
+    assert (
+        summary["result"]["summary"]
+        == f"explore found a failing schedule after {tried} schedules: {values['failure']}"
+    )
+    assert summary["result"]["notice"].startswith(
+        f"Explore tried {tried} schedules before one failed the lesson's check: {values['failure']}. "
+        f"The lanes show that schedule ({steps} steps) replayed"
+    )
+    assert (values["mode"], values["preemption_bound"], values["exhausted"]) == ("explore", 2, False)
+    assert isinstance(values["pruned"], int)
+    assert values["seconds"] == round(values["seconds"], 3)  # to the millisecond
+    assert values["replay"]["schedule"] == values["failing_schedule"]
     # The run's own lanes show the failing schedule replayed, and so does a replay of it.
     assert values["lesson"]["lost_updates"] == 1
     assert accesses(events)[:4] in (
@@ -284,7 +298,16 @@ async def test_explore_finds_no_lost_update_with_the_lock_in_the_whole_bounded_s
     assert values["failure"] is None
     assert values["exhausted"] is True
     assert values["schedules_tried"] >= 2
-    assert f"no failing schedule in {values['schedules_tried']} schedules" in summary["result"]["summary"]
+    tried = values["schedules_tried"]
+    assert (
+        summary["result"]["summary"] == f"no failing schedule in {tried} schedules (the whole bounded space)"
+    )
+    assert summary["result"]["notice"] == (
+        f"Explore ran the lesson under {tried} different schedules (at most 2 preemptions each) and its "
+        "check never failed: with these parameters no interleaving breaks it."
+    )
+    assert (values["replay"], values["replay_link"], values["mode"]) == (None, None, "explore")
+    assert isinstance(values["pruned"], int)
 
 
 async def test_explore_finds_the_deadlock_and_replays_it_into_its_cycle(client: httpx.AsyncClient) -> None:
@@ -415,6 +438,8 @@ async def test_stepping_the_deadlock_lesson_into_its_cycle_stops_the_run(client:
     assert summary["reason"] == "deadlock: Thread-1 waits for lock-2 -> Thread-2 waits for lock-1"
     assert any(e[2] == "mark" and e[3] == "deadlock" for e in events)
     # the schedule that led into the cycle is kept, and replays into it again
+    assert summary["result"]["summary"] == "stopped after 11 steps"
+    assert summary["result"]["values"]["mode"] == "step"
     schedule = summary["result"]["values"]["schedule"]
     assert schedule == [*["main"] * 2, *["Thread-1"] * 3, *["Thread-2"] * 3, "Thread-1", "Thread-2", "main"]
     replay = await start(
