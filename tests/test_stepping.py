@@ -1,0 +1,362 @@
+"""Step, replay and explore below the API: the scheduler's side of a gated run on
+real traced threads (`Stepper`, `run_once`, `explore_lesson`), with small lessons
+made here for what the real ones never do (an error in a thread, a minute's sleep,
+untraced code that waits). The lessons over HTTP: tests/test_stepping_api.py.
+"""
+
+from __future__ import annotations
+
+import threading as std_threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from app import stepping
+from app.explore import Chooser, Execution
+from app.gate import Gate, Pending
+from app.scenarios.base import Params, Result, Scenario
+from app.scenarios.registry import SCENARIOS
+from app.scenarios.sync_deadlock import DeadlockParams
+from app.scenarios.sync_race import RaceParams
+from app.stepping import (
+    MAIN,
+    Bounds,
+    Mode,
+    Policy,
+    Stepper,
+    StuckStep,
+    explore_lesson,
+    gated_program,
+    replay_link,
+    replay_request,
+    run_once,
+)
+from app.timeline import Kind, LaneKind
+from app.traced import threading, time
+from app.traced.shared import Shared
+from app.tracing import Recorder, Stop, bind
+from tests.helpers import wait_until
+
+RACE = SCENARIOS["race-condition"]
+DEADLOCK = SCENARIOS["deadlock"]
+WIDE = Bounds(preemptions=2, schedules=1000, seconds=60.0, max_workers=16)
+
+
+class NoParams(Params):
+    pass
+
+
+def lesson(main: Any, check: Any = None) -> Scenario:
+    return Scenario(
+        slug="test-lesson",
+        title="A test's lesson",
+        group="Threads",
+        notice="",
+        params=NoParams,
+        main=main,
+        check=check,
+    )
+
+
+def _two_readers(p: NoParams) -> Result:
+    x = Shared(0, name="x")
+    seen: list[int] = []
+
+    def read_twice() -> None:
+        seen.append(x.value)
+        seen.append(x.value)
+
+    workers = [threading.Thread(target=read_twice) for _ in range(2)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    return Result("read", {"seen": len(seen)})
+
+
+TWO_READERS = lesson(_two_readers)
+UNTRACED = std_threading.Event()  # what a lesson's untraced code waits for
+
+
+def _stalls(p: NoParams) -> Result:
+    x = Shared(0, name="x")
+
+    def read_wait_read() -> None:
+        _ = x.value
+        UNTRACED.wait(30)  # plain code, no gate: a step runs it to the next read
+        _ = x.value
+
+    t = threading.Thread(target=read_wait_read)
+    t.start()
+    t.join()
+    return Result("done")
+
+
+STALLS = lesson(_stalls)
+
+
+@contextmanager
+def gated(
+    scenario: Scenario, params: Params, mode: Mode = Mode.STEP
+) -> Iterator[tuple[Recorder, Stepper, dict[str, Any]]]:
+    """A gated run of `scenario` as the runner starts one: its main lane runs the
+    program `gated_program` makes; (its recorder, a stepper, what main returned)."""
+    rec = Recorder()
+    program = gated_program(scenario, mode, [], WIDE)(rec)
+    gate = rec.gate
+    assert isinstance(gate, Gate)
+    ended: dict[str, Any] = {}
+
+    def main() -> None:
+        try:
+            with bind(rec, MAIN, LaneKind.MAIN):
+                ended["result"] = program(params)
+        except Stop:
+            pass
+
+    thread = std_threading.Thread(target=main, daemon=True)
+    thread.start()
+    try:
+        yield rec, Stepper(gate), ended
+    finally:
+        UNTRACED.set()
+        rec.stop("the test is over")
+        thread.join(5)
+        for t in rec.threads():
+            if t.ident is not None:
+                std_threading.Thread.join(t, 5)
+        UNTRACED.clear()
+
+
+def test_round_robin_steps_the_next_ready_worker_after_the_last_one_in_lane_order() -> None:
+    with gated(TWO_READERS, NoParams()) as (_, stepper, ended):
+        state = stepper.run_to_end(Policy.ROUND_ROBIN, seed=0)
+        assert state.schedule == [
+            "main",  # starts Thread-1
+            "Thread-1",  # its first line
+            "main",  # starts Thread-2
+            "Thread-1",  # reads
+            "Thread-2",  # its first line
+            "Thread-1",  # main cannot join it yet: Thread-1 reads again, and ends
+            "main",  # joins Thread-1
+            "Thread-2",  # main cannot join it yet
+            "Thread-2",
+            "main",  # joins Thread-2, returns
+        ]
+        assert state.pending == []
+        assert state.live == []
+    assert ended["result"].values == {"seen": 4, "mode": "step", "schedule": state.schedule}
+
+
+def test_at_random_the_seed_decides_the_schedule() -> None:
+    schedules = []
+    for seed in (3, 3, 4, 5, 6):
+        with gated(RACE, RaceParams(threads=3, iterations=2, window=0.0)) as (_, stepper, _):
+            schedules.append(stepper.run_to_end(Policy.RANDOM, seed=seed).schedule)
+    assert schedules[0] == schedules[1]
+    assert len({tuple(s) for s in schedules[1:]}) > 1  # four seeds, not all one schedule
+
+
+def test_run_to_the_end_steps_everyone_into_its_wait_when_nobody_can_go_on() -> None:
+    """A deadlock walked into: every worker is stepped into its wait, so the lanes
+    (and the watchdog) show the cycle rather than workers parked before it."""
+    with gated(DEADLOCK, DeadlockParams(threads=2, rounds=1, hold=0.0)) as (rec, stepper, _):
+        for worker in [
+            "main",
+            "main",
+            "Thread-1",
+            "Thread-1",
+            "Thread-1",
+            "Thread-2",
+            "Thread-2",
+            "Thread-2",
+        ]:
+            stepper.step(worker)  # each holds its first lock
+        state = stepper.run_to_end(Policy.ROUND_ROBIN, seed=0)
+        assert [(p.worker, p.ready, p.waiting) for p in state.pending] == [
+            ("main", False, True),
+            ("Thread-1", False, True),
+            ("Thread-2", False, True),
+        ]
+        assert stepper.gate.stuck()
+        assert rec.waiting_for == {"main": "join Thread-1", "Thread-1": "lock-2", "Thread-2": "lock-1"}
+
+
+def test_a_step_into_untraced_code_that_does_not_end_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stepping, "STEP_TIMEOUT_S", 0.2)  # the learner's wait for an answer
+    with gated(STALLS, NoParams()) as (_, stepper, _):
+        for worker in ["main", "Thread-1"]:
+            stepper.step(worker)
+        with pytest.raises(
+            StuckStep, match=r"^Thread-1 has not reached its next traced operation after 0.2 s$"
+        ):
+            stepper.step("Thread-1")
+        UNTRACED.set()
+        assert [(p.worker, p.op) for p in stepper.state().pending] == [("main", "join"), ("Thread-1", "read")]
+
+
+def test_a_step_cut_short_by_the_run_stopping_is_no_stuck_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    with gated(STALLS, NoParams()) as (rec, stepper, _):
+        for worker in ["main", "Thread-1"]:
+            stepper.step(worker)
+        answered: list[object] = []
+
+        def step() -> None:
+            try:
+                answered.append(stepper.step("Thread-1"))
+            except StuckStep as error:
+                answered.append(error)
+
+        stepping_thread = std_threading.Thread(target=step)
+        stepping_thread.start()
+        rec.stop("time limit")  # while Thread-1 runs its untraced code
+        stepping_thread.join(10)
+        assert len(answered) == 1
+        assert not isinstance(answered[0], StuckStep)
+
+
+def test_a_replay_that_does_not_fit_stops_at_its_step_and_marks_it() -> None:
+    rec = Recorder()
+    program = gated_program(TWO_READERS, Mode.REPLAY, ["main", "Thread-1", "Thread-2"], WIDE)(rec)
+    with bind(rec, MAIN, LaneKind.MAIN):
+        result = program(NoParams())
+    reason = "step 3: no worker 'Thread-2' in this run; the live workers: main, Thread-1"
+    assert rec.stop_reason == f"the schedule does not fit this lesson: {reason}"
+    assert (result.values["mode"], result.values["schedule"]) == ("replay", ["main", "Thread-1"])
+    marks = [(e.obj, e.detail) for e in rec.take() if e.kind == Kind.MARK]
+    assert marks == [("stop", f"replay: {reason}")]
+
+
+def test_a_replay_cut_before_the_deadlock_still_walks_into_it() -> None:
+    """A schedule that ends with everyone parked before their waits: the replay
+    steps them in, so the stop is the deadlock, not a run left hanging."""
+    rec = Recorder()
+    schedule = ["main", "main", "Thread-1", "Thread-1", "Thread-1", "Thread-2", "Thread-2", "Thread-2"]
+    program = gated_program(DEADLOCK, Mode.REPLAY, schedule, WIDE)(rec)
+    gate = rec.gate
+    assert isinstance(gate, Gate)
+
+    def watchdog() -> None:  # its part: once nobody can go on, the run stops
+        wait_until(gate.stuck, timeout=10, what="every worker in its wait")
+        rec.stop("deadlock")
+
+    stopper = std_threading.Thread(target=watchdog, daemon=True)
+    stopper.start()
+    with bind(rec, MAIN, LaneKind.MAIN):
+        result = program(DeadlockParams(threads=2, rounds=1, hold=0.0))
+    stopper.join(5)
+    assert result.summary == "stopped after 11 steps"
+    assert result.values["schedule"] == [*schedule, "main", "Thread-1", "Thread-2"]
+
+
+def test_replay_request_and_link_replay_exactly_that_schedule() -> None:
+    params = RaceParams(threads=2, iterations=1, window=0.0, use_lock=True)
+    assert replay_request(RACE, params, None) is None
+    assert replay_link(RACE, params, None) is None
+    assert replay_request(RACE, params, ["main", "Thread-1"]) == {
+        "scenario": "race-condition",
+        "params": {"threads": 2, "iterations": 1, "window": 0.0, "use_lock": True},
+        "mode": "replay",
+        "schedule": ["main", "Thread-1"],
+    }
+    assert replay_link(RACE, params, ["main", "Thread-1"]) == (
+        "/?scenario=race-condition&mode=replay"
+        "&params=%7B%22threads%22%3A2%2C%22iterations%22%3A1%2C%22window%22%3A0.0%2C%22use_lock%22%3Atrue%7D"
+        "&schedule=main%2CThread-1"
+    )
+
+
+# --- explore --------------------------------------------------------------------------
+RACE_PARAMS = RaceParams(threads=2, iterations=1, window=0.0)
+
+
+def test_without_preemptions_the_race_loses_nothing_in_the_whole_space() -> None:
+    found = explore_lesson(
+        RACE, RACE_PARAMS, Bounds(preemptions=0, schedules=1000, seconds=60, max_workers=16)
+    )
+    assert (found.failing_schedule, found.failure, found.exhausted) == (None, None, True)
+    with_one = explore_lesson(
+        RACE, RACE_PARAMS, Bounds(preemptions=1, schedules=1000, seconds=60, max_workers=16)
+    )
+    assert with_one.failure == "lost update: counter is 1, expected 2"
+    assert with_one.schedules_tried > found.schedules_tried or with_one.failing_schedule is not None
+
+
+def test_explore_stops_at_its_schedule_budget_and_says_the_space_was_not_exhausted() -> None:
+    found = explore_lesson(RACE, RACE_PARAMS, Bounds(preemptions=2, schedules=1, seconds=60, max_workers=16))
+    assert found.schedules_tried == 1  # the first schedule runs each thread whole: no loss
+    assert found.failure is None
+    assert not found.exhausted
+
+
+def test_explore_of_a_stopped_run_tries_nothing() -> None:
+    found = explore_lesson(RACE, RACE_PARAMS, WIDE, stopped=lambda: True)
+    assert (found.schedules_tried, found.exhausted, found.failure) == (0, False, None)
+
+
+def test_an_execution_past_the_search_deadline_is_cut_and_judged_by_nobody() -> None:
+    execution = run_once(RACE, RACE_PARAMS, Chooser([], frozenset()).choose, 16, Execution(), deadline=0.0)
+    assert execution.cut
+    assert execution.failure is None
+
+
+def test_explore_leaves_no_thread_behind_even_when_a_schedule_deadlocks() -> None:
+    before = set(std_threading.enumerate())
+    found = explore_lesson(DEADLOCK, DeadlockParams(threads=2, rounds=1, hold=0.0), WIDE)
+    assert found.failure is not None
+    assert found.failure.startswith("deadlock: ")
+    assert [t for t in std_threading.enumerate() if t not in before and t.is_alive()] == []
+
+
+def test_explore_runs_a_lessons_sleep_as_one_step_not_as_time() -> None:
+    def sleeps(p: NoParams) -> Result:
+        t = threading.Thread(target=time.sleep, args=(60,))
+        t.start()
+        t.join()
+        return Result("slept")
+
+    found = explore_lesson(lesson(sleeps), NoParams(), WIDE)
+    assert found.exhausted
+    assert found.failure is None
+
+
+def test_an_uncaught_error_in_a_thread_is_a_failure_explore_reports() -> None:
+    def fails(p: NoParams) -> Result:
+        def boom() -> None:
+            raise ValueError("boom")
+
+        t = threading.Thread(target=boom)
+        t.start()
+        t.join()
+        return Result("ended")
+
+    found = explore_lesson(lesson(fails), NoParams(), WIDE)
+    assert found.failure == "an uncaught error: Thread-1: ValueError: boom"
+    assert found.schedules_tried == 1
+
+
+def test_an_error_in_main_is_a_failure_and_so_is_breaking_the_worker_limit() -> None:
+    found = explore_lesson(
+        RACE, RaceParams(threads=3, iterations=1, window=0.0), Bounds(2, 1000, 60, max_workers=2)
+    )
+    assert found.failure == "main raised LimitExceeded: this run may start at most 2 workers"
+
+
+def test_a_lesson_without_a_check_fails_only_by_deadlock_or_error() -> None:
+    found = explore_lesson(TWO_READERS, NoParams(), WIDE)
+    assert found.failure is None
+    assert found.exhausted
+
+
+def test_a_deadlock_names_who_waits_for_what_and_who_holds_it() -> None:
+    from app.stepping import deadlock
+
+    rec = Recorder()
+    pending = [
+        Pending("main", "join", "join Thread-1", False, True, "", 0),
+        Pending("Thread-1", "acquire", "lock-2", False, True, "", 0),
+    ]
+    assert deadlock(pending, rec) == "deadlock: main waits for join Thread-1; Thread-1 waits for lock-2"
+
