@@ -207,7 +207,12 @@ def _explore_and_show(scenario: Scenario, params: Params, bounds: Bounds, rec: R
         "replay_link": replay_link(scenario, params, explored.failing_schedule),
     }
     if explored.failing_schedule is None:
-        whole = "the whole bounded space" if explored.exhausted else "before the search's bounds ran out"
+        if explored.exhausted:
+            whole = "the whole bounded space"
+        elif rec.stop_reason is not None:  # not the bounds: the run's stop ended the search
+            whole = "the run was stopped before the search ended"
+        else:
+            whole = "before the search's bounds ran out"
         return Result(
             f"no failing schedule in {explored.schedules_tried} schedules ({whole})",
             values,

@@ -360,3 +360,17 @@ def test_a_deadlock_names_who_waits_for_what_and_who_holds_it() -> None:
     ]
     assert deadlock(pending, rec) == "deadlock: main waits for join Thread-1; Thread-1 waits for lock-2"
 
+
+def test_an_explore_run_stopped_before_its_search_tries_nothing_and_says_why() -> None:
+    rec = Recorder()
+    rec.stop("the learner pressed stop")
+    program = gated_program(RACE, Mode.EXPLORE, [], WIDE)(rec)
+    with bind(rec, MAIN, LaneKind.MAIN):
+        result = program(RACE_PARAMS)
+    assert result.values["schedules_tried"] == 0
+    assert (
+        result.summary == "no failing schedule in 0 schedules (the run was stopped before the search ended)"
+    )
+    assert result.notice == (
+        "Explore ran the lesson under 0 different schedules (at most 2 preemptions each) and its check never failed."
+    )
