@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 from app.gate import Pending
 
-READS = frozenset({"read", "print_read"})
+READS = frozenset({"read"})  # the operations of which two on one object commute
 
 
 @dataclass(frozen=True)
