@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from app.gate import SCHEDULER, CannotStep, Gate, UnknownWorker
+from app.sampler import Sampler
 from app.timeline import Kind, LaneKind
 from app.traced import time as traced_time
 from app.tracing import Recorder, bind
@@ -397,3 +398,44 @@ def test_a_gated_sleep_lasts_as_written_unless_the_gate_says_the_clock_does_not_
         else:
             assert slept < 5e9
         rec.stop("over")
+
+
+def test_a_worker_nobody_announced_is_reported_once_it_parks(rec: Recorder) -> None:
+    gate = gated(rec)
+    done: list[tuple[str, str]] = []
+    lane = Lane(gate, "A", [("read", "x")], done)
+    lane.start()  # no arriving(): the gate learns of it at its first gate
+    parked(gate, "A")
+    assert gate.live() == ["A"]
+    assert gate.step("A", 5)
+    assert done == [("A", "read")]
+
+
+def test_the_cpu_sampler_leaves_a_parked_lane_alone_and_watches_it_again_once_stepped(rec: Recorder) -> None:
+    """Explore replays its failing schedule on lanes the CPU sampler draws: a lane
+    parked at the gate waits for the scheduler, not for the GIL or a core; once let
+    through, it is a running lane again, whose waits off the CPU the sampler shows."""
+    gate = gated(rec)
+    rec.keep_history()
+    sampler = Sampler(rec).start()
+    try:
+        done: list[tuple[str, str]] = []
+        go_on = threading.Event()  # A's untraced code waits for it: runnable to the sampler, off the CPU
+        start(gate, [Lane(gate, "A", [("read", "x"), ("write", "x")], done, between=go_on.wait)])
+        ticks = sampler.ticks
+        wait_until(lambda: sampler.ticks >= ticks + 30, timeout=30, what="the sampler looking 30 times")
+        stepper = threading.Thread(target=gate.step, args=("A", 30), daemon=True)
+        stepper.start()
+
+        def off_cpu() -> bool:
+            return any(e.worker == "A" and e.kind == Kind.GIL for e in rec.events_so_far())
+
+        wait_until(off_cpu, timeout=30, what="A drawn off the CPU in its untraced wait")
+        go_on.set()
+        stepper.join(30)
+    finally:
+        sampler.stop()
+    events = [e for e in rec.events_so_far() if e.worker == "A"]
+    parked_from = next(e.t_ns for e in events if (e.kind, e.obj) == (Kind.WAIT, SCHEDULER))
+    parked_to = next(e.t_ns for e in events if (e.kind, e.obj) == (Kind.RUN, SCHEDULER))
+    assert [e for e in events if e.kind == Kind.GIL and parked_from < e.t_ns < parked_to] == []
