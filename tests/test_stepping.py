@@ -174,6 +174,7 @@ def test_run_to_the_end_steps_everyone_into_its_wait_when_nobody_can_go_on() -> 
             "Thread-2",
         ]:
             stepper.step(worker)  # each holds its first lock
+        stepper.step("Thread-1")  # into its wait for lock-2: the others stand before theirs
         state = stepper.run_to_end(Policy.ROUND_ROBIN, seed=0)
         assert [(p.worker, p.ready, p.waiting) for p in state.pending] == [
             ("main", False, True),
@@ -302,11 +303,33 @@ def test_an_execution_past_the_search_deadline_is_cut_and_judged_by_nobody() -> 
     assert execution.failure is None
 
 
+def _slow_to_unwind(p: NoParams) -> Result:
+    """Two threads take two locks in opposite orders; stopped, each takes a while to unwind."""
+    a, b = threading.Lock(name="a"), threading.Lock(name="b")
+
+    def take(first: threading.Lock, second: threading.Lock) -> None:
+        try:
+            with first, second:
+                pass
+        except Stop:
+            std_threading.Event().wait(0.1)  # untraced clean-up
+            raise
+
+    workers = [threading.Thread(target=take, args=(a, b)), threading.Thread(target=take, args=(b, a))]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    return Result("both done")
+
+
 def test_explore_leaves_no_thread_behind_even_when_a_schedule_deadlocks() -> None:
     before = set(std_threading.enumerate())
-    found = explore_lesson(DEADLOCK, DeadlockParams(threads=2, rounds=1, hold=0.0), WIDE)
-    assert found.failure is not None
-    assert found.failure.startswith("deadlock: ")
+    found = explore_lesson(lesson(_slow_to_unwind), NoParams(), WIDE)
+    assert found.failure == (
+        "deadlock: main waits for join Thread-1; Thread-1 waits for b (held by Thread-2); "
+        "Thread-2 waits for a (held by Thread-1)"
+    )
     assert [t for t in std_threading.enumerate() if t not in before and t.is_alive()] == []
 
 
@@ -374,3 +397,28 @@ def test_an_explore_run_stopped_before_its_search_tries_nothing_and_says_why() -
     assert result.notice == (
         "Explore ran the lesson under 0 different schedules (at most 2 preemptions each) and its check never failed."
     )
+
+
+def test_explore_cuts_an_execution_that_outlasts_its_time_budget() -> None:
+    def forever(p: NoParams) -> Result:
+        x = Shared(0, name="x")
+        while True:
+            _ = x.value
+
+    found = explore_lesson(
+        lesson(forever), NoParams(), Bounds(preemptions=2, schedules=1000, seconds=0.2, max_workers=16)
+    )
+    assert (found.schedules_tried, found.failure, found.exhausted) == (0, None, False)
+
+
+def test_a_step_runs_sleep_lasts_as_long_as_the_lesson_says() -> None:
+    def naps(p: NoParams) -> Result:
+        time.sleep(0.1)
+        return Result("rested")
+
+    with gated(lesson(naps), NoParams()) as (rec, stepper, _):
+        stepper.step("main")
+        events = [e for e in rec.take() if e.worker == "main"]
+    asleep = next(i for i, e in enumerate(events) if e.kind == Kind.IO)
+    assert events[asleep + 1].kind == Kind.RUN
+    assert events[asleep + 1].t_ns - events[asleep].t_ns >= 0.1e9
