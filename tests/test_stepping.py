@@ -195,6 +195,7 @@ def test_a_step_into_untraced_code_that_does_not_end_says_so(monkeypatch: pytest
         ):
             stepper.step("Thread-1")
         UNTRACED.set()
+        assert stepper.gate.wait_settled(30)
         assert [(p.worker, p.op) for p in stepper.state().pending] == [("main", "join"), ("Thread-1", "read")]
 
 
@@ -212,6 +213,7 @@ def test_a_step_cut_short_by_the_run_stopping_is_no_stuck_step(monkeypatch: pyte
 
         stepping_thread = std_threading.Thread(target=step)
         stepping_thread.start()
+        wait_until(lambda: stepper.gate.pending()[-1].worker != "Thread-1", what="Thread-1 let through")
         rec.stop("time limit")  # while Thread-1 runs its untraced code
         stepping_thread.join(10)
         assert len(answered) == 1
