@@ -113,7 +113,12 @@ class RunSummary(BaseModel):
     created_at: float = Field(description="When it was asked for (Unix time, seconds)")
     started_at: float | None = Field(description="When its program started: event times count from here")
     duration_ms: float | None
-    interpreter: str = Field(description="The Python that ran it, e.g. cpython 3.11.7")
+    interpreter: str = Field(
+        description="The Python that ran it and its recorder, e.g. cpython 3.11.7 · compiled recorder"
+    )
+    recorder: str = Field(
+        description="Which recorder recorded it: compiled (the hot path built with mypyc) or interpreted"
+    )
 
 
 class CreatedRun(RunSummary):
