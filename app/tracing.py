@@ -265,12 +265,16 @@ class Recorder:
         """How many events wait in the buffer for the next `take()`."""
         return len(self._t)
 
-    def start_lane(self, worker: str, kind: LaneKind) -> None:
-        """Draw `start` on a new lane (not main), under the current band if any."""
+    def start_lane(self, worker: str, kind: LaneKind, at_ns: int | None = None) -> None:
+        """Draw `start` on a new lane (not main), under the current band if any: now, or
+        at `at_ns` (ns since t0) for a lane recorded elsewhere."""
         if self.band:
             self.bands[worker] = self.band
         self.lane_kinds[worker] = kind
-        self.emit(worker, Kind.START, self.band, str(kind))
+        if at_ns is None:
+            self.emit(worker, Kind.START, self.band, str(kind))
+        else:
+            self.emit_at(at_ns, worker, Kind.START, self.band, str(kind))
 
     def blocked(self, worker: str) -> None:
         """`worker` is about to wait (lock, join, sleep...): not a lane that should run."""
