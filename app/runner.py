@@ -183,7 +183,12 @@ class Run:
             "error": self.error,
             "result": None
             if self.result is None
-            else {"summary": self.result.summary, "values": self.result.values, "notice": self.result.notice},
+            else {
+                "summary": self.result.summary,
+                "values": self.result.values,
+                "notice": self.result.notice,
+                "focus": list(self.result.focus) if self.result.focus else None,
+            },
             "events": len(self.events),
             "created_at": self.created_at,
             "started_at": self.started_at,

@@ -95,6 +95,10 @@ class RunResult(BaseModel):
     summary: str = Field(description="One sentence from the run's own numbers")
     values: dict[str, Any] = Field(description="The numbers behind it")
     notice: str = Field("", description="What to notice in this run's lanes, from its parameters and numbers")
+    focus: list[int] | None = Field(
+        None,
+        description="Where to look first: [start, end] in ns since the run's start (the page zooms there)",
+    )
 
 
 class RunSummary(BaseModel):
