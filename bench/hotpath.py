@@ -23,6 +23,8 @@ import threading as std_threading
 import time
 from typing import Any
 
+from app.observed import counter
+
 PAIRS = 4  # incrementing + decrementing threads: 4 + 4, as in the issue
 ITERATIONS = 100_000
 ROUNDS = 5
@@ -31,42 +33,13 @@ MODES = ("plain", "compiled", "interpreted")
 DRAINS = ("end", "live")
 
 
-def _counter(lock: Any, thread: Any) -> float:
-    """The lock counter; returns its wall time in seconds."""
-    counter = 0
-
-    def increment() -> None:
-        nonlocal counter
-        for _ in range(ITERATIONS):
-            with lock:
-                counter += 1
-
-    def decrement() -> None:
-        nonlocal counter
-        for _ in range(ITERATIONS):
-            with lock:
-                counter -= 1
-
-    threads = [thread(target=increment) for _ in range(PAIRS)] + [
-        thread(target=decrement) for _ in range(PAIRS)
-    ]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - t0
-    assert counter == 0, counter
-    return wall
-
-
 def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def _child(mode: str, drain: str) -> dict[str, Any]:
     if mode == "plain":
-        wall = _counter(std_threading.Lock(), std_threading.Thread)
+        wall = counter(std_threading.Lock(), std_threading.Thread, 2 * PAIRS, ITERATIONS)
         return {"wall_s": wall, "peak_mib": _peak_mib(), "events": 0, "waits": 0}
     from app import hotpath
     from app.timeline import Kind, LaneKind
@@ -90,7 +63,7 @@ def _child(mode: str, drain: str) -> dict[str, Any]:
     if drain == "live":
         drainer.start()
     with bind(rec, "main", LaneKind.MAIN):
-        wall = _counter(traced_threading.Lock(), traced_threading.Thread)
+        wall = counter(traced_threading.Lock(), traced_threading.Thread, 2 * PAIRS, ITERATIONS)
     done.set()
     if drain == "live":
         drainer.join()
