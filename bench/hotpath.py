@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading as std_threading
 import time
+from pathlib import Path
 from typing import Any
 
 from app.observed import counter
@@ -34,6 +35,14 @@ DRAINS = ("end", "live")
 
 
 def _peak_mib() -> float:
+    """This process's peak resident memory. VmHWM, not ru_maxrss: Linux carries
+    ru_maxrss over an exec from the process that forked it (the bench, tens of MiB)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
