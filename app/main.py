@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from app import hotpath
 from app.api import claims, docs, errors, exports, history, pages, runs, scenarios, stepping, vocabulary
 from app.api.middleware import BodyLimit, SecurityHeaders
 from app.assets import STATIC
@@ -19,12 +21,16 @@ from app.service import RunService
 from app.store.writer import open_history
 from app.traced import supervisor
 
+# uvicorn's own logger: its lines (and this one) reach the server's log at INFO.
+_log = logging.getLogger("uvicorn.error")
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        _log.info("%s", hotpath.describe())  # compiled, or interpreted and why
         if settings.warm_up_processes:
             await asyncio.to_thread(supervisor.warm_up)
         stored = await asyncio.to_thread(open_history, settings)

@@ -37,7 +37,7 @@ from app.columns import EventColumns
 from app.config import Settings
 from app.sampler import Sampler
 from app.scenarios.base import Params, Result, Scenario
-from app.store import Ending, RunRecord, interpreter_name, this_process
+from app.store import Ending, RunRecord, interpreter_name, recorder_of, this_process
 from app.store.writer import HistoryWriter
 from app.timeline import FINAL_STATES, JSON, STATES, Event, Kind, LaneKind, joining
 from app.tracing import Recorder, bind, describe_error
@@ -183,12 +183,18 @@ class Run:
             "error": self.error,
             "result": None
             if self.result is None
-            else {"summary": self.result.summary, "values": self.result.values, "notice": self.result.notice},
+            else {
+                "summary": self.result.summary,
+                "values": self.result.values,
+                "notice": self.result.notice,
+                "focus": list(self.result.focus) if self.result.focus else None,
+            },
             "events": len(self.events),
             "created_at": self.created_at,
             "started_at": self.started_at,
             "duration_ms": None if self.duration_ns is None else round(self.duration_ns / 1e6, 3),
             "interpreter": self.interpreter,
+            "recorder": recorder_of(self.interpreter),
         }
 
     @classmethod

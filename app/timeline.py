@@ -60,6 +60,11 @@ STATES: frozenset[Kind] = frozenset(
 )
 FINAL_STATES: frozenset[Kind] = frozenset({Kind.DONE, Kind.CRASH})
 
+# Each kind as a small integer, for compact columns (the recorder's buffer, stored
+# logs): the code is the kind's position in the enum above, so new kinds go last.
+KINDS: tuple[Kind, ...] = tuple(Kind)
+KIND_CODES: dict[Kind, int] = {kind: code for code, kind in enumerate(KINDS)}
+
 
 class Event(NamedTuple):
     """One recorded fact. A NamedTuple: as cheap to build as a tuple, which matters

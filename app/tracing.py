@@ -1,12 +1,22 @@
 """The recorder that workers call, and how a thread finds the recorder of its run.
 
 Structure:
-- `Recorder` holds one run's raw event buffer. Workers append plain tuples to it
-  (one `list.append`, atomic under the GIL: no lock of ours in the hot path); the
-  runner drains it about once a frame with `take()`.
-- `bind()` attaches a thread to a recorder under a lane name; `here()` returns that
-  binding. The traced drop-ins in `app.traced` call `here()` so scenario code reads
-  exactly like the tutorial (`threading.Lock()`, `print(i)`) yet is recorded.
+- `Recorder` holds one run's event buffer: three columns of 64-bit integers (a
+  `librt.vecs.vec[i64]` each) and a list for the few events that carry a detail.
+  Every string (lane, object, link) is interned once per run as a small integer and
+  every kind is its code (`app.timeline.KIND_CODES`), so an event is 24 bytes::
+
+      t     ns since the run started
+      a     kind | has_detail << 5 | lane << 6
+      b     obj | link << 32
+
+  Writers from any thread append under one native mutex; the runner drains the
+  buffer about once a frame with `take()`, which turns the columns back into `Event`s.
+- `Lane` is a thread's binding: its recorder, its lane's name and id. `bind()`
+  attaches a thread to a recorder under a lane name; `current_lane()` (and `here()`,
+  the same as a tuple) returns it. The traced drop-ins in `app.traced` call it so
+  scenario code reads exactly like the tutorial (`threading.Lock()`, `print(i)`) yet
+  is recorded: `lane.record(ACQUIRE_CODE, obj_id)` is the hot path.
 - `Stop` is raised inside workers when the run is cancelled (deadlock found, time
   limit, event limit, user cancel): every traced call checks the recorder's flag, so
   a run ends without killing threads.
@@ -17,25 +27,56 @@ Structure:
   events from that point on out of `take()` until it has decided, so every lane's
   events leave in time order.
 
-This module never imports FastAPI or asyncio: it runs in worker threads and, for
-process scenarios, in child processes.
+Compiled with mypyc where a C compiler exists (see app/hotpath.py and setup.py): then
+a traced call runs no bytecode, so the interpreter cannot switch threads inside it and
+recording does not change which thread meets a held lock. The same source runs
+interpreted everywhere else. This module never imports FastAPI or asyncio: it runs in
+worker threads and, for process scenarios, in child processes.
 """
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Final, Protocol, final
 
-from app.timeline import JSON, Event, Kind, LaneKind
+from librt.threading import Lock as Mutex
+from librt.vecs import append, vec
+from mypy_extensions import i64, mypyc_attr
+
+from app.timeline import JSON, KIND_CODES, KINDS, Event, Kind, LaneKind
 
 if TYPE_CHECKING:
     from app.gate import Gate
 
 RawEvent = tuple[int, str, Kind, str, JSON, str]
+
+_clock: Final = time.monotonic_ns
+_new_tuple: Final = tuple.__new__
+
+# The codes of the kinds the hot paths record (C constants once compiled).
+RUN_CODE: Final[i64] = KIND_CODES[Kind.RUN]
+ACQUIRE_CODE: Final[i64] = KIND_CODES[Kind.ACQUIRE]
+RELEASE_CODE: Final[i64] = KIND_CODES[Kind.RELEASE]
+NOTIFY_CODE: Final[i64] = KIND_CODES[Kind.NOTIFY]
+PUT_CODE: Final[i64] = KIND_CODES[Kind.PUT]
+GET_CODE: Final[i64] = KIND_CODES[Kind.GET]
+PRINT_CODE: Final[i64] = KIND_CODES[Kind.PRINT]
+READ_CODE: Final[i64] = KIND_CODES[Kind.READ]
+WRITE_CODE: Final[i64] = KIND_CODES[Kind.WRITE]
+LEVEL_CODE: Final[i64] = KIND_CODES[Kind.LEVEL]
+
+_KIND_BITS: Final = 5  # 21 kinds today, 32 at most
+_KIND_MASK: Final[i64] = (1 << _KIND_BITS) - 1
+_HAS_DETAIL: Final[i64] = 1 << _KIND_BITS
+_LANE_SHIFT: Final = _KIND_BITS + 1
+_LINK_SHIFT: Final = 32
+_OBJ_MASK: Final[i64] = (1 << _LINK_SHIFT) - 1
+assert len(KINDS) <= 1 << _KIND_BITS, "a kind code no longer fits in the buffer's bits"
 
 
 class Exclusive(Protocol):
@@ -68,6 +109,7 @@ class LimitExceeded(Exception):
     """A scenario asked for more than the run allows (e.g. too many workers)."""
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Recorder:
     """Collects one run's events.
 
@@ -80,13 +122,23 @@ class Recorder:
     """
 
     def __init__(self, *, max_workers: int = 64, stop_grace_s: float = 3.0, t0_ns: int | None = None) -> None:
-        self.t0_ns = time.monotonic_ns() if t0_ns is None else t0_ns
+        self.t0_ns: i64 = _clock() if t0_ns is None else t0_ns
         self.t0_wall: float | None = None  # the wall clock at t0, once the program starts
         self.max_workers = max_workers
         # Once stopped, how long workers get to unwind before the run's processes are
         # ended and its threads given up on.
         self.stop_grace_s = stop_grace_s
-        self._buffer: list[RawEvent] = []
+        # The buffer (see the module docstring): every writer holds `_guard` while it
+        # appends to all four, so the columns always have the same length.
+        self._guard = Mutex()
+        self._t = vec[i64]()
+        self._a = vec[i64]()
+        self._b = vec[i64]()
+        self._details: list[JSON] = []
+        # Interned strings: id -> text and text -> id; "" is 0. Only ever grows.
+        self._strings: list[str] = [""]
+        self._ids: dict[str, int] = {"": 0}
+        self._pending: list[RawEvent] = []  # taken, but held back by `hold_from`
         self._names: dict[str, int] = {}
         self._lanes = 0
         self.stop_reason: str | None = None  # set once: why the run must end early
@@ -114,11 +166,76 @@ class Recorder:
         # Step, replay and explore modes: every traced call parks here until it is let
         # through (app.gate). None in a normal run: one attribute check per traced call.
         self.gate: Gate | None = None
+        # What a module keeps for this run, by its own key (the process hub): it lives
+        # as long as the recorder does.
+        self.services: dict[object, object] = {}
 
     # --- hot path -------------------------------------------------------------------
+    @final
+    def put(self, lane: i64, kind: i64, obj: i64, detail: JSON, link: i64) -> None:
+        """Record one event now, from interned ids and a kind code (see `Lane.record`).
+        The clock is read under the guard, so the buffer stays in time order."""
+        a = kind | lane << _LANE_SHIFT
+        if detail is not None:
+            a |= _HAS_DETAIL
+        guard = self._guard
+        guard.acquire()
+        try:
+            self._t = append(self._t, _clock() - self.t0_ns)
+            self._a = append(self._a, a)
+            self._b = append(self._b, obj | link << _LINK_SHIFT)
+            if detail is not None:
+                self._details.append(detail)
+        finally:
+            guard.release()
+
+    @final
+    def put_at(self, t_ns: i64, lane: i64, kind: i64, obj: i64, detail: JSON, link: i64) -> None:
+        """`put` for an event measured earlier (t_ns relative to the run's start)."""
+        a = kind | lane << _LANE_SHIFT
+        if detail is not None:
+            a |= _HAS_DETAIL
+        guard = self._guard
+        guard.acquire()
+        try:
+            self._t = append(self._t, t_ns)
+            self._a = append(self._a, a)
+            self._b = append(self._b, obj | link << _LINK_SHIFT)
+            if detail is not None:
+                self._details.append(detail)
+        finally:
+            guard.release()
+
+    @final
+    def intern(self, text: str) -> i64:
+        """The id of `text` in this run's string table (added if new)."""
+        found = self._ids.get(text)
+        if found is not None:
+            return found
+        guard = self._guard
+        guard.acquire()
+        try:
+            found = self._ids.get(text)  # another thread may have added it meanwhile
+            if found is None:
+                found = self._ids[text] = len(self._strings)
+                self._strings.append(text)
+            return found
+        finally:
+            guard.release()
+
+    def binding(self, worker: str) -> Lane:
+        """A binding of this recorder to lane `worker` (see `bind`, `rebind`)."""
+        return Lane(self, worker)
+
     def emit(self, worker: str, kind: Kind, obj: str = "", detail: JSON = None, link: str = "") -> None:
-        """Record one event now. Cheap: a clock read, a tuple and a list append."""
-        self._buffer.append((time.monotonic_ns() - self.t0_ns, worker, kind, obj, detail, link))
+        """Record one event now, on any lane, from any thread."""
+        self.put(
+            self.intern(worker),
+            KIND_CODES[kind],
+            self.intern(obj) if obj else 0,
+            detail,
+            self.intern(link) if link else 0,
+        )
 
     def emit_at(
         self,
@@ -130,18 +247,34 @@ class Recorder:
         link: str = "",
     ) -> None:
         """Record an event measured earlier (t_ns already relative to the run's start)."""
-        self._buffer.append((t_ns, worker, kind, obj, detail, link))
+        self.put_at(
+            t_ns,
+            self.intern(worker),
+            KIND_CODES[kind],
+            self.intern(obj) if obj else 0,
+            detail,
+            self.intern(link) if link else 0,
+        )
 
     def extend(self, raw: list[RawEvent]) -> None:
         """Add events recorded elsewhere (a child process's batch)."""
-        self._buffer.extend(raw)
+        for t_ns, worker, kind, obj, detail, link in raw:
+            self.emit_at(t_ns, worker, kind, obj, detail, link)
 
-    def start_lane(self, worker: str, kind: LaneKind) -> None:
-        """Draw `start` on a new lane (not main), under the current band if any."""
+    def buffered(self) -> int:
+        """How many events wait in the buffer for the next `take()`."""
+        return len(self._t)
+
+    def start_lane(self, worker: str, kind: LaneKind, at_ns: int | None = None) -> None:
+        """Draw `start` on a new lane (not main), under the current band if any: now, or
+        at `at_ns` (ns since t0) for a lane recorded elsewhere."""
         if self.band:
             self.bands[worker] = self.band
         self.lane_kinds[worker] = kind
-        self._buffer.append((self.now(), worker, Kind.START, self.band, str(kind), ""))
+        if at_ns is None:
+            self.emit(worker, Kind.START, self.band, str(kind))
+        else:
+            self.emit_at(at_ns, worker, Kind.START, self.band, str(kind))
 
     def blocked(self, worker: str) -> None:
         """`worker` is about to wait (lock, join, sleep...): not a lane that should run."""
@@ -177,11 +310,11 @@ class Recorder:
     def start_clock(self) -> None:
         """Time zero is now: when the program starts, not when the run was asked for.
         The wall clock is noted too, so a viewer can tell how late an event reached it."""
-        self.t0_ns = time.monotonic_ns()
+        self.t0_ns = _clock()
         self.t0_wall = time.time()
 
     def now(self) -> int:
-        return time.monotonic_ns() - self.t0_ns
+        return _clock() - self.t0_ns
 
     def skip(self, ns: int) -> None:
         """Leave `ns` of time out of the run's clock: time in which nothing of the
@@ -236,35 +369,86 @@ class Recorder:
         self._names[prefix] = n
         return f"{prefix}-{n}"
 
+    # --- draining -------------------------------------------------------------------
     def take(self) -> list[Event]:
         """Remove and return what was recorded so far, ordered by time.
 
-        Called by one drainer. No lock: slicing and `del` of a prefix are each atomic
-        under the GIL, and workers only ever append at the end. The sort is stable, so
-        each lane keeps its program order even when two events share a timestamp.
-        Events from `hold_from` on stay for a later call.
+        Called by one drainer. Each lane keeps its program order even when two events
+        share a timestamp (the sort is stable). Events from `hold_from` on stay for a
+        later call.
         """
-        return [Event(*r) for r in self.take_raw()]
+        raw = self.take_raw()
+        with _collector_paused():
+            return [_event(r) for r in raw]
 
     def take_raw(self, held_too: bool = False) -> list[RawEvent]:
         """`take()` as raw tuples (what a child process ships to its parent);
         `held_too`: the events from `hold_from` on as well."""
-        n = len(self._buffer)
-        if n == 0:
+        t, a, b, details = self._swap()
+        if len(t) == 0 and not self._pending:
             return []
         self._generation += 1
-        raw = self._buffer[:n]
-        del self._buffer[:n]
-        raw.sort(key=_time_of)
+        raw = self._pending + self._decode(t, a, b, details)
+        self._pending = []
+        if not _in_time_order(raw):
+            raw.sort(key=_time_of)
         hold = None if held_too else self.hold_from
-        if hold is not None and raw[-1][0] >= hold:
+        if hold is not None and raw and raw[-1][0] >= hold:
             cut = bisect_left(raw, hold, key=_time_of)
-            self._buffer[0:0] = raw[cut:]  # one slice assignment: atomic beside the appends
+            self._pending = raw[cut:]
             raw = raw[:cut]
         if self._history is not None:
             self._history.extend(raw)
         self._generation += 1
         return raw
+
+    def _swap(self) -> tuple[vec[i64], vec[i64], vec[i64], list[JSON]]:
+        """The buffer's columns, replaced by empty ones in one step."""
+        guard = self._guard
+        guard.acquire()
+        try:
+            taken = (self._t, self._a, self._b, self._details)
+            self._t, self._a, self._b, self._details = vec[i64](), vec[i64](), vec[i64](), []
+            return taken
+        finally:
+            guard.release()
+
+    def _snapshot(self) -> tuple[vec[i64], vec[i64], vec[i64], list[JSON]]:
+        """The buffer's columns as they are now, left in place. A vec is a value: later
+        appends may grow the same storage, but never change what this one holds."""
+        guard = self._guard
+        guard.acquire()
+        try:
+            return self._t, self._a, self._b, list(self._details)
+        finally:
+            guard.release()
+
+    def _decode(self, t: vec[i64], a: vec[i64], b: vec[i64], details: list[JSON]) -> list[RawEvent]:
+        with _collector_paused():
+            return self._decode_batch(t, a, b, details)
+
+    def _decode_batch(self, t: vec[i64], a: vec[i64], b: vec[i64], details: list[JSON]) -> list[RawEvent]:
+        strings = self._strings
+        out: list[RawEvent] = []
+        next_detail = 0
+        for i in range(len(t)):
+            code = a[i]
+            ids = b[i]
+            detail: JSON = None
+            if code & _HAS_DETAIL:
+                detail = details[next_detail]
+                next_detail += 1
+            out.append(
+                (
+                    t[i],
+                    strings[code >> _LANE_SHIFT],
+                    KINDS[code & _KIND_MASK],
+                    strings[ids & _OBJ_MASK],
+                    detail,
+                    strings[ids >> _LINK_SHIFT],
+                )
+            )
+        return out
 
     def keep_history(self) -> None:
         """From now on keep a copy of every taken event, for `events_so_far` (a
@@ -278,13 +462,44 @@ class Recorder:
             generation = self._generation
             if generation % 2 == 0:
                 taken = list(self._history or ())
-                pending = list(self._buffer)
+                pending = self._pending + self._decode(*self._snapshot())
                 if self._generation == generation:
                     break
             time.sleep(0.0005)  # a take() is moving events: let it finish
         raw = taken + pending
         raw.sort(key=_time_of)
-        return [Event(*r) for r in raw]
+        return [_event(r) for r in raw]
+
+
+@final
+@mypyc_attr(acyclic=True)
+class Lane:
+    """A thread's binding to one lane of one run: what the hot path records with.
+
+    Usage (in a traced drop-in)::
+
+        lane = current_lane()
+        lane.recorder.check()
+        lane.record(ACQUIRE_CODE, lane.recorder.intern("Lock-1"))
+    """
+
+    def __init__(self, recorder: Recorder, name: str) -> None:
+        self.recorder = recorder
+        self.name = name
+        self.id: i64 = recorder.intern(name)
+
+    def record(self, kind: i64, obj: i64, detail: JSON = None, link: i64 = 0) -> None:
+        """Record one event on this lane now: `kind` is a code (ACQUIRE_CODE...),
+        `obj` and `link` ids from `recorder.intern`."""
+        self.recorder.put(self.id, kind, obj, detail, link)
+
+    def link_to(self, other: Lane | None) -> i64:
+        """The id to record as `link` for an event caused by `other` (0: nobody)."""
+        if other is None:
+            return 0
+        if other.recorder is self.recorder:
+            return other.id
+        return self.recorder.intern(other.name)
 
 
 def call_all(calls: list[Callable[[], None]]) -> None:
@@ -304,20 +519,56 @@ def _time_of(raw: RawEvent) -> int:
     return raw[0]
 
 
-class _Binding(threading.local):
-    # One tuple, one attribute read per traced call: this is on the hot path.
-    current: tuple[Recorder, str] | None = None
+def _in_time_order(raw: list[RawEvent]) -> bool:
+    """Mostly true: writers append under the guard with the clock read inside it;
+    back-dated events (the sampler's) and child batches are what need a sort."""
+    previous = -(1 << 62)
+    for event in raw:
+        t = event[0]
+        if t < previous:
+            return False
+        previous = t
+    return True
 
 
-_binding = _Binding()
+def _event(raw: RawEvent) -> Event:
+    # tuple.__new__, not Event(...): a C call, no bytecode (Event's own __new__ and
+    # _make are Python functions: the interpreter could switch threads in each)
+    event: Event = _new_tuple(Event, raw)
+    return event
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """For building a batch of new tuples (a drain: up to millions of events). They hold
+    no cycles, yet each would count towards the cyclic collector's next pass, and a full
+    pass walks every object of the process: the decoding cost 6x more with it running
+    (measured). Paused, it makes one pass afterwards."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
+# Each thread's binding: one attribute read per traced call (this is on the hot path).
+_binding: Final = threading.local()
+
+
+def current_lane() -> Lane:
+    """The binding of the calling thread: its recorder and lane."""
+    lane: Lane | None = getattr(_binding, "lane", None)
+    if lane is None:
+        raise RuntimeError("this thread is not bound to a run: traced primitives only work inside a run")
+    return lane
 
 
 def here() -> tuple[Recorder, str]:
     """The recorder and lane name of the calling thread."""
-    current = _binding.current
-    if current is None:
-        raise RuntimeError("this thread is not bound to a run: traced primitives only work inside a run")
-    return current
+    lane = current_lane()
+    return lane.recorder, lane.name
 
 
 @contextmanager
@@ -327,8 +578,8 @@ def bind(recorder: Recorder, worker: str, lane: LaneKind | None = None) -> Itera
     With `lane`, the block is the lane's whole life: it records `start`/`run` on entry
     and `done` (or `crash`, with the error) on exit.
     """
-    previous = _binding.current
-    _binding.current = (recorder, worker)
+    previous: Lane | None = getattr(_binding, "lane", None)
+    _binding.lane = recorder.binding(worker)
     try:
         if lane is None:
             yield recorder
@@ -340,33 +591,35 @@ def bind(recorder: Recorder, worker: str, lane: LaneKind | None = None) -> Itera
         if watcher is not None:
             watcher.started(worker, lane)
         recorder.emit(worker, Kind.RUN)
-        end: tuple[Kind, str | None] = (Kind.CRASH, "ended without a word")
+        # How the lane ends, and why ("": nothing to say). A str, not an Optional: mypyc
+        # (2.4) miscompiles an Optional local assigned in a generator's except clauses.
+        ending, why = Kind.CRASH, "ended without a word"
         try:
             yield recorder
         except Stop as stop:
-            end = (Kind.DONE, f"stopped: {stop}")
+            ending, why = Kind.DONE, f"stopped: {stop}"
             raise
         except BaseException as error:
-            end = (Kind.CRASH, describe_error(error))
+            ending, why = Kind.CRASH, describe_error(error)
             raise
         else:
-            end = (Kind.DONE, None)
+            ending, why = Kind.DONE, ""
         finally:
             recorder.lane_cpu[worker] = time.thread_time_ns() - cpu_at_start
             if watcher is not None:
                 watcher.ended(worker)  # its last measured states land before its end
-            recorder.emit(worker, end[0], detail=end[1])
+            recorder.emit(worker, ending, detail=why or None)
             if recorder.gate is not None:
                 recorder.gate.left(worker)
     finally:
-        _binding.current = previous
+        _binding.lane = previous
 
 
-def rebind(current: tuple[Recorder, str] | None) -> tuple[Recorder, str] | None:
+def rebind(current: Lane | None) -> Lane | None:
     """Make `current` the calling thread's binding and return the previous one: for
     code that runs several lanes on one thread, such as asyncio tasks on their loop."""
-    previous = _binding.current
-    _binding.current = current
+    previous: Lane | None = getattr(_binding, "lane", None)
+    _binding.lane = current
     return previous
 
 

@@ -10,7 +10,7 @@ import platform
 import sys
 from pathlib import Path
 
-from bench import browser_draw, explore_speed, history, sampler_cost, start_methods, tracing_overhead
+from bench import browser_draw, explore_speed, history, hotpath, sampler_cost, start_methods, tracing_overhead
 from bench.report import replace_section
 
 
@@ -22,16 +22,22 @@ def report() -> str:
         "### Recording cost",
         "",
     ]
-    per_event = tracing_overhead.per_event_ns()
+    per_event = hotpath.per_event_ns()
+    compiled, interpreted = per_event["compiled"], per_event["interpreted"]
     lines += [
-        "| what | median cost |",
-        "|---|---|",
-        f"| `Recorder.emit` (one event) | {per_event['emit_ns']:.0f} ns |",
-        f"| traced `print()` (binding lookup + stop check + event) | {per_event['print_ns']:.0f} ns |",
+        f"Each recorder in its own process (ran: {compiled['recorder']}, {interpreted['recorder']}). "
+        "Targets for the compiled one: ≤ 100 ns each.",
+        "",
+        "| what | compiled | interpreted |",
+        "|---|---|---|",
+        f"| `Recorder.emit` (one event) | {compiled['emit_ns']:.0f} ns | {interpreted['emit_ns']:.0f} ns |",
+        f"| traced `print()` (binding lookup + stop check + event) | {compiled['print_ns']:.0f} ns "
+        f"| {interpreted['print_ns']:.0f} ns |",
         f"| traced `with lock:` uncontended, extra over a plain Lock, per event | "
-        f"{per_event['lock_extra_ns_per_event']:.0f} ns |",
+        f"{compiled['lock_extra_ns_per_event']:.0f} ns | {interpreted['lock_extra_ns_per_event']:.0f} ns |",
         "",
     ]
+    lines += hotpath.report_lines(hotpath.measure())
     lines += [
         "### Lock counter, traced vs plain `threading` (2+2 threads)",
         "",

@@ -42,6 +42,7 @@ LONG: dict[str, dict[str, Any]] = {
     "asyncio-tasks": {"ticks": 20, "wait": 0.5},
     "compare-cpu": {"below": 150_000},
     "compare-io": {"wait": 1.0},
+    "observer-effect": {"threads": 8, "iterations": 20_000},  # stopped while its lanes are drawn
 }
 
 # What must still hold of a stopped run's numbers.
@@ -106,3 +107,26 @@ async def test_a_run_whose_process_was_killed_says_which_and_how(
     [dead] = result["values"]["died"]
     crash = next(e for e in run.events if e.worker == dead and e.kind is Kind.CRASH)
     assert "SIGKILL" in crash.detail
+
+
+async def test_the_observer_effect_stopped_while_a_recording_runs_leaves_no_process(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """The lesson records in processes of its own (app/observed.py): a stop while one
+    runs must end it, not leave it to finish behind the run's back."""
+    before = children()
+    created = await client.post(
+        "/runs", json={"scenario": "observer-effect", "params": {"threads": 8, "iterations": 40_000}}
+    )
+    run = app.state.manager.get(created.json()["id"])
+    # main waits for the first recording's process: it has been started
+    await until(lambda: any(e.kind is Kind.IO and e.worker == "main" for e in run.events))
+    await until(lambda: bool(children() - before))
+    started = children() - before
+    stop = await client.post(f"/runs/{run.id}/stop", headers={"X-Run-Control": created.json()["control"]})
+    assert stop.status_code == 200, stop.text
+    summary = parse_sse((await client.get(f"/runs/{run.id}/events")).text)[-1].data
+    assert summary["status"] == "stopped", summary
+    assert summary["reason"] == "stopped by a viewer"
+    assert summary["result"] is None, summary  # nothing compared: no result to report
+    assert not any(alive(pid) for pid in started), "a recording's process outlived its stopped run"

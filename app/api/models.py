@@ -95,6 +95,10 @@ class RunResult(BaseModel):
     summary: str = Field(description="One sentence from the run's own numbers")
     values: dict[str, Any] = Field(description="The numbers behind it")
     notice: str = Field("", description="What to notice in this run's lanes, from its parameters and numbers")
+    focus: list[int] | None = Field(
+        None,
+        description="Where to look first: [start, end] in ns since the run's start (the page zooms there)",
+    )
 
 
 class RunSummary(BaseModel):
@@ -113,7 +117,12 @@ class RunSummary(BaseModel):
     created_at: float = Field(description="When it was asked for (Unix time, seconds)")
     started_at: float | None = Field(description="When its program started: event times count from here")
     duration_ms: float | None
-    interpreter: str = Field(description="The Python that ran it, e.g. cpython 3.11.7")
+    interpreter: str = Field(
+        description="The Python that ran it and its recorder, e.g. cpython 3.11.7 · compiled recorder"
+    )
+    recorder: str = Field(
+        description="Which recorder recorded it: compiled (the hot path built with mypyc) or interpreted"
+    )
 
 
 class CreatedRun(RunSummary):

@@ -97,6 +97,9 @@ class Result:
     summary: str
     values: dict[str, JSON] = field(default_factory=dict)
     notice: str = ""
+    # Where in the run to look first, [start, end] in ns since t0 (the page opens the
+    # finished run's lanes on it), when the lesson's point is a small part of its run.
+    focus: list[int] | None = None
 
 
 def plural(n: int, noun: str) -> str:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from app import hotpath
 from app.timeline import JSON
 
 RUNNING = "running"  # the status a run is stored with until it ends (see RunStatus)
@@ -148,8 +149,21 @@ def process_alive(owner: str) -> bool:
     return _start_ticks(pid) == ticks
 
 
+_RECORDER_SEPARATOR = " · "
+
+
 def interpreter_name() -> str:
-    return f"{sys.implementation.name} {'.'.join(map(str, sys.version_info[:3]))}"
+    """The Python that runs the lessons, and which recorder (app/hotpath.py) records
+    them: e.g. "cpython 3.11.7 · compiled recorder"."""
+    version = ".".join(map(str, sys.version_info[:3]))
+    return f"{sys.implementation.name} {version}{_RECORDER_SEPARATOR}{hotpath.RECORDER} recorder"
+
+
+def recorder_of(interpreter: str) -> str:
+    """Which recorder a run's `interpreter_name()` names: "compiled" or "interpreted".
+    Runs kept from before there was a compiled recorder ran interpreted."""
+    _, separator, recorder = interpreter.partition(_RECORDER_SEPARATOR)
+    return recorder.removesuffix(" recorder") if separator else hotpath.INTERPRETED
 
 
 def default_database() -> Path:

@@ -7,14 +7,14 @@ only addition to the standard APIs is an optional ``name=`` on sync objects.
 
 from __future__ import annotations
 
-from app.timeline import Kind
-from app.tracing import here
+from app.tracing import PRINT_CODE, current_lane
 
 
 def print(*values: object, sep: str = " ") -> None:  # noqa: A001 - shadows on purpose
     """Record the line on the caller's lane instead of writing to the server's stdout."""
-    rec, me = here()
+    lane = current_lane()
+    rec = lane.recorder
     rec.check()
     if (gate := rec.gate) is not None:
-        gate.before(me, "print", "stdout")
-    rec.emit(me, Kind.PRINT, detail=sep.join(str(v) for v in values))
+        gate.before(lane.name, "print", "stdout")
+    lane.record(PRINT_CODE, 0, sep.join([str(v) for v in values]))

@@ -47,6 +47,7 @@ class _Steps(collections.abc.Coroutine):  # type: ignore[type-arg]
         self._coro = coro
         self._rec = rec
         self._lane = lane
+        self._binding = rec.binding(lane)
         self._started = False
         self.__qualname__ = getattr(coro, "__qualname__", lane)
 
@@ -64,7 +65,7 @@ class _Steps(collections.abc.Coroutine):  # type: ignore[type-arg]
 
     def _step(self, advance: Any, *args: Any) -> Any:
         rec, lane = self._rec, self._lane
-        previous = rebind((rec, lane))
+        previous = rebind(self._binding)
         try:
             if not self._started:
                 self._started = True

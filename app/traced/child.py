@@ -89,7 +89,7 @@ class ChildRecorder(Recorder):
             # sampler it blocks, and between samples nothing is back-dated any more.
             with self.sampler.between_samples():
                 self.flush(everything=True)
-        elif len(self._buffer) >= FLUSH_EVENTS:
+        elif self.buffered() >= FLUSH_EVENTS:
             self._wake.set()
 
     def check(self) -> None:

@@ -13,7 +13,7 @@ import queue as _queue
 from typing import Any
 
 from app.timeline import Kind
-from app.traced.threading import Acquirable, wait_in_slices
+from app.traced.threading import wait_in_slices
 from app.tracing import here
 
 
@@ -109,9 +109,11 @@ class Connection:
         self._conn.close()
 
 
-class SharedLock(Acquirable):
+class SharedLock:
     """A lock shared by processes (a `multiprocessing.Lock`, or a `Value`'s
-    `get_lock()`): records waits and holds on the caller's lane."""
+    `get_lock()`): records waits and holds on the caller's lane. (Not a subclass of
+    the compiled `Acquirable`: it is pickled to children, and a Python subclass of a
+    compiled class does not pickle its attributes.)"""
 
     def __init__(self, inner: Any, name: str) -> None:
         self._lock = inner
@@ -132,6 +134,12 @@ class SharedLock(Acquirable):
         rec, me = here()
         rec.emit(me, Kind.RELEASE, self.name)
         self._lock.release()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 class Value:

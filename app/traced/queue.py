@@ -14,9 +14,11 @@ from collections import deque
 from queue import Empty, Full
 from typing import Any
 
-from app.timeline import Kind
+from librt.threading import Lock as Mutex
+from mypy_extensions import i64
+
 from app.traced.threading import wait_in_slices
-from app.tracing import Recorder, here
+from app.tracing import GET_CODE, LEVEL_CODE, NOTIFY_CODE, PUT_CODE, RUN_CODE, Lane, current_lane
 
 _REPR_MAX = 40
 
@@ -34,23 +36,32 @@ class Queue:
         q = queue.Queue(maxsize=3)
         q.put(item)        # waits (drawn red) while 3 items are in it
         item = q.get()     # waits while it is empty; the arrow comes from the putter
+
+    A put or get that need not wait takes one native mutex and wakes a waiter only if
+    there is one: no bytecode on that path (see app/tracing.py).
     """
 
     _prefix = "Queue"
 
     def __init__(self, maxsize: int = 0, *, name: str | None = None) -> None:
-        rec, me = here()
+        lane = current_lane()
+        rec = lane.recorder
         self.name = name or rec.new_name(self._prefix)
         self.maxsize = maxsize
-        self._items: deque[tuple[Any, str]] = deque()  # (item, who put it)
-        self._mutex = _threading.Lock()
-        self._not_empty = _threading.Condition(self._mutex)
-        self._not_full = _threading.Condition(self._mutex)
-        self._all_done = _threading.Condition(self._mutex)
+        self._items: deque[tuple[Any, Lane]] = deque()  # (item, who put it)
+        self._mutex = Mutex()
+        self._not_empty = _threading.Condition(self._mutex)  # type: ignore[arg-type]  # any lock will do
+        self._not_full = _threading.Condition(self._mutex)  # type: ignore[arg-type]  # any lock will do
+        self._all_done = _threading.Condition(self._mutex)  # type: ignore[arg-type]  # any lock will do
+        # How many sleep on each condition (changed under the mutex): a put or get
+        # notifies only when somebody sleeps.
+        self._getters: i64 = 0
+        self._putters: i64 = 0
+        self._joiners: i64 = 0
         self._unfinished = 0
-        self._last_getter = ""
-        self._last_finisher = ""
-        rec.emit(me, Kind.LEVEL, self.name, detail=0)
+        self._last_getter: Lane | None = None
+        self._last_finisher: Lane | None = None
+        lane.record(LEVEL_CODE, rec.intern(self.name), 0)
 
     # --- sizes (approximate, as in the stdlib) -------------------------------------
     def qsize(self) -> int:
@@ -64,26 +75,36 @@ class Queue:
 
     # --- put ---------------------------------------------------------------------------
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
-        rec, me = here()
+        lane = current_lane()
+        rec = lane.recorder
         rec.check()
         if (gate := rec.gate) is not None:
-            gate.before(me, "put", self.name, ready=self._has_room)
-        with self._mutex:
+            gate.before(lane.name, "put", self.name, ready=self._has_room)
+        obj = rec.intern(self.name)
+        mutex = self._mutex
+        mutex.acquire()
+        try:
             if not self.full():
-                self._put(rec, me, item)
+                self._put(lane, obj, item)
                 return
+        finally:
+            mutex.release()
         if not block:
             raise Full
 
         def attempt(slice_s: float) -> bool:
             with self._mutex:
-                if not self._not_full.wait_for(lambda: not self.full(), slice_s):
-                    return False
-                rec.emit(me, Kind.RUN, self.name, link=self._last_getter)
-                self._put(rec, me, item)
+                self._putters += 1
+                try:
+                    if not self._not_full.wait_for(lambda: not self.full(), slice_s):
+                        return False
+                finally:
+                    self._putters -= 1
+                lane.record(RUN_CODE, obj, None, lane.link_to(self._last_getter))
+                self._put(lane, obj, item)
                 return True
 
-        if not wait_in_slices(rec, me, self.name, attempt, timeout, ready=self._has_room, op="put"):
+        if not wait_in_slices(rec, lane.name, self.name, attempt, timeout, ready=self._has_room, op="put"):
             raise Full
 
     def _has_room(self) -> bool:
@@ -92,35 +113,46 @@ class Queue:
     def put_nowait(self, item: Any) -> None:
         self.put(item, block=False)
 
-    def _put(self, rec: Recorder, me: str, item: Any) -> None:
+    def _put(self, lane: Lane, obj: i64, item: Any) -> None:
         """Under the mutex: the change and its events in one step, in the real order."""
-        self._items.append((item, me))
+        self._items.append((item, lane))
         self._unfinished += 1
-        rec.emit(me, Kind.PUT, self.name, detail=_short(item))
-        rec.emit(me, Kind.LEVEL, self.name, detail=len(self._items))
-        self._not_empty.notify()
+        lane.record(PUT_CODE, obj, _short(item))
+        lane.record(LEVEL_CODE, obj, len(self._items))
+        if self._getters:
+            self._not_empty.notify()
 
     # --- get ---------------------------------------------------------------------------
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
-        rec, me = here()
+        lane = current_lane()
+        rec = lane.recorder
         rec.check()
         if (gate := rec.gate) is not None:
-            gate.before(me, "get", self.name, ready=self._has_items)
-        with self._mutex:
+            gate.before(lane.name, "get", self.name, ready=self._has_items)
+        obj = rec.intern(self.name)
+        mutex = self._mutex
+        mutex.acquire()
+        try:
             if self._items:
-                return self._get(rec, me, waited=False)
+                return self._get(lane, obj, waited=False)
+        finally:
+            mutex.release()
         if not block:
             raise Empty
         got: list[Any] = []
 
         def attempt(slice_s: float) -> bool:
             with self._mutex:
-                if not self._not_empty.wait_for(lambda: self._items, slice_s):
-                    return False
-                got.append(self._get(rec, me, waited=True))
+                self._getters += 1
+                try:
+                    if not self._not_empty.wait_for(lambda: self._items, slice_s):
+                        return False
+                finally:
+                    self._getters -= 1
+                got.append(self._get(lane, obj, waited=True))
                 return True
 
-        if not wait_in_slices(rec, me, self.name, attempt, timeout, ready=self._has_items, op="get"):
+        if not wait_in_slices(rec, lane.name, self.name, attempt, timeout, ready=self._has_items, op="get"):
             raise Empty
         return got[0]
 
@@ -130,45 +162,57 @@ class Queue:
     def get_nowait(self) -> Any:
         return self.get(block=False)
 
-    def _get(self, rec: Recorder, me: str, *, waited: bool) -> Any:
+    def _get(self, lane: Lane, obj: i64, *, waited: bool) -> Any:
         item, putter = self._items.popleft()
+        link = lane.link_to(putter)
         if waited:  # the put of the item it took is what woke it
-            rec.emit(me, Kind.RUN, self.name, link=putter)
-        rec.emit(me, Kind.GET, self.name, detail=_short(item), link=putter)
-        rec.emit(me, Kind.LEVEL, self.name, detail=len(self._items))
-        self._last_getter = me
-        self._not_full.notify()
+            lane.record(RUN_CODE, obj, None, link)
+        lane.record(GET_CODE, obj, _short(item), link)
+        lane.record(LEVEL_CODE, obj, len(self._items))
+        self._last_getter = lane
+        if self._putters:
+            self._not_full.notify()
         return item
 
     # --- task tracking -------------------------------------------------------------
     def task_done(self) -> None:
-        rec, me = here()
-        if (gate := rec.gate) is not None:
-            gate.before(me, "task_done", self.name)
-        with self._mutex:
+        lane = current_lane()
+        if (gate := lane.recorder.gate) is not None:
+            gate.before(lane.name, "task_done", self.name)
+        mutex = self._mutex
+        mutex.acquire()
+        try:
             if self._unfinished <= 0:
                 raise ValueError("task_done() called too many times")
             self._unfinished -= 1
             if self._unfinished == 0:
-                self._last_finisher = me
-                rec.emit(me, Kind.NOTIFY, self.name, detail="all tasks done")
-                self._all_done.notify_all()
+                self._last_finisher = lane
+                lane.record(NOTIFY_CODE, lane.recorder.intern(self.name), "all tasks done")
+                if self._joiners:
+                    self._all_done.notify_all()
+        finally:
+            mutex.release()
 
     def join(self) -> None:
-        rec, me = here()
+        lane = current_lane()
+        rec = lane.recorder
         rec.check()
         if (gate := rec.gate) is not None:
-            gate.before(me, "join", self.name, ready=self._all_finished)
+            gate.before(lane.name, "join", self.name, ready=self._all_finished)
         with self._mutex:
             if self._unfinished == 0:
                 return
 
         def attempt(slice_s: float) -> bool:
             with self._mutex:
-                return self._all_done.wait_for(lambda: self._unfinished == 0, slice_s)
+                self._joiners += 1
+                try:
+                    return self._all_done.wait_for(lambda: self._unfinished == 0, slice_s)
+                finally:
+                    self._joiners -= 1
 
-        wait_in_slices(rec, me, self.name, attempt, None, ready=self._all_finished, op="join")
-        rec.emit(me, Kind.RUN, self.name, link=self._last_finisher)
+        wait_in_slices(rec, lane.name, self.name, attempt, None, ready=self._all_finished, op="join")
+        lane.record(RUN_CODE, rec.intern(self.name), None, lane.link_to(self._last_finisher))
 
     def _all_finished(self) -> bool:
         return self._unfinished == 0

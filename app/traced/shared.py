@@ -11,11 +11,12 @@ step, so the recorded order is the order the accesses really happened in.
 
 from __future__ import annotations
 
-import threading as _threading
 from typing import Generic, TypeVar
 
-from app.timeline import JSON, Kind
-from app.tracing import here
+from librt.threading import Lock as Mutex
+
+from app.timeline import JSON
+from app.tracing import LEVEL_CODE, READ_CODE, WRITE_CODE, current_lane
 
 T = TypeVar("T")
 
@@ -35,32 +36,45 @@ class Shared(Generic[T]):
     """
 
     def __init__(self, value: T, *, name: str | None = None) -> None:
-        rec, me = here()
+        lane = current_lane()
+        rec = lane.recorder
         self.name = name or rec.new_name("shared")
         self._value = value
-        self._guard = _threading.Lock()
-        rec.emit(me, Kind.WRITE, self.name, detail=_wire(value))
+        self._guard = Mutex()
+        lane.record(WRITE_CODE, rec.intern(self.name), _wire(value))
 
     @property
     def value(self) -> T:
-        rec, me = here()
+        lane = current_lane()
+        rec = lane.recorder
         rec.check()
         if (gate := rec.gate) is not None:
-            gate.before(me, "read", self.name)
-        with self._guard:
+            gate.before(lane.name, "read", self.name)
+        obj = rec.intern(self.name)
+        guard = self._guard
+        guard.acquire()
+        try:
             value = self._value
-            rec.emit(me, Kind.READ, self.name, detail=_wire(value))
+            lane.record(READ_CODE, obj, _wire(value))
+        finally:
+            guard.release()
         return value
 
     @value.setter
     def value(self, value: T) -> None:
-        rec, me = here()
+        lane = current_lane()
+        rec = lane.recorder
         rec.check()
         if (gate := rec.gate) is not None:
-            gate.before(me, "write", self.name)
-        with self._guard:
+            gate.before(lane.name, "write", self.name)
+        obj = rec.intern(self.name)
+        guard = self._guard
+        guard.acquire()
+        try:
             self._value = value
-            rec.emit(me, Kind.WRITE, self.name, detail=_wire(value))
+            lane.record(WRITE_CODE, obj, _wire(value))
+        finally:
+            guard.release()
 
     def __repr__(self) -> str:
         return f"<traced Shared {self.name}={self._value!r}>"
@@ -68,5 +82,5 @@ class Shared(Generic[T]):
 
 def gauge(name: str, value: float) -> None:
     """Draw `value` on the gauge `name` (a small step line under the lanes)."""
-    rec, me = here()
-    rec.emit(me, Kind.LEVEL, name, detail=value)
+    lane = current_lane()
+    lane.record(LEVEL_CODE, lane.recorder.intern(name), value)

@@ -27,7 +27,6 @@ import multiprocessing as _mp
 import signal
 import threading
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing import connection as _connection
@@ -118,7 +117,6 @@ class Hub:
     """A run's processes, their event pipes and the one drain thread. Use
     `Hub.of(recorder, method)`; scenario code reaches it through `get_context()`."""
 
-    _hubs: ClassVar[weakref.WeakKeyDictionary[Recorder, Hub]] = weakref.WeakKeyDictionary()
     _hubs_lock: ClassVar[threading.Lock] = threading.Lock()
 
     @classmethod
@@ -129,9 +127,10 @@ class Hub:
                 "(plain fork from a multi-threaded server can deadlock the child)"
             )
         with cls._hubs_lock:
-            hub = cls._hubs.get(rec)
+            hub = rec.services.get(cls)
             if hub is None:
-                hub = cls._hubs[rec] = Hub(rec, method)
+                hub = rec.services[cls] = Hub(rec, method)
+        assert isinstance(hub, Hub)
         return hub
 
     def __init__(self, rec: Recorder, method: str) -> None:
@@ -334,7 +333,7 @@ class Hub:
         # The run's record outlives it (viewers, exports); its hub must not: the hub
         # holds OS semaphores (the stop Event) that are freed with it.
         with Hub._hubs_lock:
-            Hub._hubs.pop(self.rec, None)
+            self.rec.services.pop(Hub, None)
         # An executor and its threads form reference cycles; until the cyclic GC runs,
         # their OS semaphores stay allocated (and the resource tracker reports them
         # "leaked" at shutdown). Collect now, once per process run.

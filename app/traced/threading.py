@@ -20,8 +20,24 @@ from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
+from librt.threading import Lock as Mutex
+from mypy_extensions import i64, mypyc_attr
+
 from app.timeline import Kind, LaneKind, joining
-from app.tracing import Recorder, Stop, bind, describe_error, here
+from app.tracing import (
+    ACQUIRE_CODE,
+    LEVEL_CODE,
+    NOTIFY_CODE,
+    RELEASE_CODE,
+    RUN_CODE,
+    Lane,
+    Recorder,
+    Stop,
+    bind,
+    current_lane,
+    describe_error,
+    here,
+)
 
 POLL_S = 0.05
 START_WAIT_NS = 1_000_000  # a thread start slower than this shows as a wait on the starter's lane
@@ -117,6 +133,7 @@ def excepthook(args: _threading.ExceptHookArgs) -> None:
     rec.emit(me, Kind.PRINT, "stderr", detail=f"Exception in thread {thread}: {error}")
 
 
+@mypyc_attr(native_class=False)  # a subclass of the stdlib's Thread: a Python class, compiled or not
 class Thread(_threading.Thread):
     """`threading.Thread` that draws a lane: `start` when started, `run` while its
     target runs, then `done` or `crash` (with the error)."""
@@ -186,6 +203,7 @@ class Thread(_threading.Thread):
 
     def join(self, timeout: float | None = None) -> None:
         rec, me = here()
+        rec.check()  # like every traced call: a stopped run's program unwinds here
         obj = joining(self.name)
         if (gate := rec.gate) is not None:
             gate.before(me, "join", obj, ready=self._has_ended)
@@ -195,13 +213,12 @@ class Thread(_threading.Thread):
         if not self.is_alive():
             super().join()
             return
-
-        def attempt(slice_s: float) -> bool:
-            super(Thread, self).join(slice_s)
-            return not self.is_alive()
-
-        if wait_in_slices(rec, me, obj, attempt, timeout, ready=self._has_ended, op="join"):
+        if wait_in_slices(rec, me, obj, self._ended_within, timeout, ready=self._has_ended, op="join"):
             rec.emit(me, Kind.RUN, obj, link=self.name)
+
+    def _ended_within(self, slice_s: float) -> bool:
+        _threading.Thread.join(self, slice_s)
+        return not self.is_alive()
 
     def _has_ended(self) -> bool:
         """Under a gate: has it said its last word? (The OS thread ends just after.)"""
@@ -213,7 +230,7 @@ class Acquirable:
     """`with obj:` for anything with acquire() and release(), as the stdlib's locks
     and semaphores offer it."""
 
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+    def acquire(self, blocking: bool = True, timeout: float | None = -1) -> bool:
         raise NotImplementedError
 
     def release(self) -> None:
@@ -232,15 +249,24 @@ class Lock(Acquirable):
     """`threading.Lock` that records waits, holds and who handed it over.
 
     The uncontended path records only `acquire`: no wait is drawn when nobody held it.
+    It is a try of a native mutex and one event: no bytecode, so (compiled) the
+    interpreter cannot switch threads while a traced lock is held any more often than
+    while a plain one is. A wait sleeps on `_wakeup` in slices; a release wakes one
+    sleeper if there is any.
     """
 
     _prefix = "Lock"
 
     def __init__(self, *, name: str | None = None) -> None:
-        rec, _ = here()
+        lane = current_lane()
+        rec = lane.recorder
         self.name = name or rec.new_name(self._prefix)
-        self._lock: Any = _threading.Lock()
-        self._last_releaser = ""
+        self._rec = rec  # the run whose string table `_obj` is an id in
+        self._obj: i64 = rec.intern(self.name)
+        self._mutex = Mutex()
+        self._wakeup = _threading.Condition(_threading.Lock())
+        self._sleepers: i64 = 0  # waiters asleep on `_wakeup` (changed under its lock)
+        self._last_releaser: Lane | None = None
         self._owner = ""  # the holder's lane name; only the holder writes it
         rec.track_exclusive(self)  # the watchdog reads who holds it from `holder`
 
@@ -249,44 +275,70 @@ class Lock(Acquirable):
         """The lane holding it, or "" (read by the deadlock watchdog)."""
         return self._owner
 
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        rec, me = here()
+    def _obj_in(self, rec: Recorder) -> i64:
+        """Its name's id in `rec` (a lock outliving its run is re-interned)."""
+        if rec is not self._rec:
+            self._rec = rec
+            self._obj = rec.intern(self.name)
+        return self._obj
+
+    def acquire(self, blocking: bool = True, timeout: float | None = -1) -> bool:
+        lane = current_lane()
+        rec = lane.recorder
         rec.check()
         if (gate := rec.gate) is not None:
-            gate.before(me, "acquire", self.name, ready=self._free)
-        if not self._lock.acquire(False):
+            gate.before(lane.name, "acquire", self.name, ready=self._free)
+        obj = self._obj_in(rec)
+        if not self._mutex.acquire(False):
             if not blocking or not wait_in_slices(
-                rec, me, self.name, self._attempt, timeout, ready=self._free, op="acquire"
+                rec, lane.name, self.name, self._attempt, timeout, ready=self._free, op="acquire"
             ):
                 return False
             # The link: whoever released last before we got it (that release woke us).
-            rec.emit(me, Kind.RUN, self.name, link=self._last_releaser)
-        self._owner = me
-        rec.emit(me, Kind.ACQUIRE, self.name)
+            lane.record(RUN_CODE, obj, None, lane.link_to(self._last_releaser))
+        self._owner = lane.name
+        lane.record(ACQUIRE_CODE, obj)
         return True
 
     def _attempt(self, slice_s: float) -> bool:
-        return bool(self._lock.acquire(True, slice_s))
+        """Sleep until a release wakes us or the slice ends, then try once more."""
+        with self._wakeup:
+            self._sleepers += 1  # before the try: a release after it sees us and wakes us
+            try:
+                if self._mutex.acquire(False):
+                    return True
+                self._wakeup.wait(slice_s)
+                return self._mutex.acquire(False)
+            finally:
+                self._sleepers -= 1
+
+    def _wake_one(self) -> None:
+        if self._sleepers:
+            with self._wakeup:
+                self._wakeup.notify()
 
     def _free(self) -> bool:
         """Could the calling worker take it now? (Asked by a gate's scheduler.)"""
         return self._owner == ""
 
     def release(self) -> None:
-        rec, me = here()
-        if (gate := rec.gate) is not None:
-            gate.before(me, "release", self.name)
+        lane = current_lane()
+        if (gate := lane.recorder.gate) is not None:
+            gate.before(lane.name, "release", self.name)
+        if not self._mutex.locked():
+            raise RuntimeError("release unlocked lock")
         self._owner = ""
-        rec.emit(me, Kind.RELEASE, self.name)
-        self._last_releaser = me  # before the real release: the next owner reads it
-        self._lock.release()
+        lane.record(RELEASE_CODE, self._obj_in(lane.recorder))
+        self._last_releaser = lane  # before the real release: the next owner reads it
+        self._mutex.release()
+        self._wake_one()
 
     def locked(self) -> bool:
-        return bool(self._lock.locked())
+        return self._mutex.locked()
 
     # --- the protocol Condition uses (the same three methods as the stdlib's) -------
     def _is_owned(self) -> bool:
-        return self._owner == here()[1]
+        return self._owner == current_lane().name
 
     def _release_save(self) -> int:
         """Release completely (for `Condition.wait`); returns what `_acquire_restore` needs."""
@@ -300,11 +352,13 @@ class Lock(Acquirable):
         """Take the lock back, untraced and bounded, for a `Condition.wait` that a stop
         interrupted: the caller's `with` block will release it while unwinding, and the
         other workers are unwinding too, so whoever holds it lets go soon."""
-        if not self._lock.acquire(True, _RECLAIM_S):
-            return False
-        rec, me = here()
-        self._owner = me
-        rec.emit(me, Kind.ACQUIRE, self.name)
+        deadline = _time.monotonic() + _RECLAIM_S
+        while not self._attempt(max(0.0, min(POLL_S, deadline - _time.monotonic()))):
+            if _time.monotonic() >= deadline:
+                return False
+        lane = current_lane()
+        self._owner = lane.name
+        lane.record(ACQUIRE_CODE, self._obj_in(lane.recorder))
         return True
 
     def __repr__(self) -> str:
@@ -318,79 +372,78 @@ class RLock(Lock):
     `acquire` records the depth it reached as `detail` and `release` the depth left,
     so the page draws one hold from the outermost acquire to the last release.
     Another worker's wait is linked to the release that freed it, as for `Lock`.
+    The mutex is taken once, by the outermost acquire; the depth is ours.
     """
 
     _prefix = "RLock"
 
     def __init__(self, *, name: str | None = None) -> None:
         super().__init__(name=name)
-        self._lock = _threading.RLock()
         self._depth = 0
 
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        rec, me = here()
+    def acquire(self, blocking: bool = True, timeout: float | None = -1) -> bool:
+        lane = current_lane()
+        rec = lane.recorder
         rec.check()
+        me = lane.name
         if (gate := rec.gate) is not None:
             gate.before(me, "acquire", self.name, ready=lambda: self._owner in ("", me))
+        obj = self._obj_in(rec)
         if self._owner == me:  # re-entry: the real RLock never blocks its holder
-            self._lock.acquire()
             self._depth += 1
-            rec.emit(me, Kind.ACQUIRE, self.name, detail=self._depth)
+            lane.record(ACQUIRE_CODE, obj, self._depth)
             return True
-        if not self._lock.acquire(False):
+        if not self._mutex.acquire(False):
             if not blocking or not wait_in_slices(
-                rec, me, self.name, self._attempt, timeout, ready=self._free, op="acquire"
+                rec, lane.name, self.name, self._attempt, timeout, ready=self._free, op="acquire"
             ):
                 return False
-            rec.emit(me, Kind.RUN, self.name, link=self._last_releaser)
-        self._owner, self._depth = me, 1
-        rec.emit(me, Kind.ACQUIRE, self.name, detail=1)
+            lane.record(RUN_CODE, obj, None, lane.link_to(self._last_releaser))
+        self._owner, self._depth = lane.name, 1
+        lane.record(ACQUIRE_CODE, obj, 1)
         return True
 
     def release(self) -> None:
-        rec, me = here()
-        if self._owner != me:
+        lane = current_lane()
+        if self._owner != lane.name:
             raise RuntimeError("cannot release un-acquired lock")
-        if (gate := rec.gate) is not None:
-            gate.before(me, "release", self.name)
+        if (gate := lane.recorder.gate) is not None:
+            gate.before(lane.name, "release", self.name)
         self._depth -= 1
-        rec.emit(me, Kind.RELEASE, self.name, detail=self._depth)
+        lane.record(RELEASE_CODE, self._obj_in(lane.recorder), self._depth)
         if self._depth == 0:
             self._owner = ""
-            self._last_releaser = me
-        self._lock.release()
+            self._last_releaser = lane
+            self._mutex.release()
+            self._wake_one()
 
     def locked(self) -> bool:
         return self._owner != ""
 
     def _release_save(self) -> int:
-        rec, me = here()
-        if self._owner != me:
+        lane = current_lane()
+        if self._owner != lane.name:
             raise RuntimeError("cannot release un-acquired lock")
-        if (gate := rec.gate) is not None:
-            gate.before(me, "release", self.name)
+        if (gate := lane.recorder.gate) is not None:
+            gate.before(lane.name, "release", self.name)
         depth, self._depth = self._depth, 0
         self._owner = ""
-        rec.emit(me, Kind.RELEASE, self.name, detail=0)
-        self._last_releaser = me
-        for _ in range(depth):
-            self._lock.release()
+        lane.record(RELEASE_CODE, self._obj_in(lane.recorder), 0)
+        self._last_releaser = lane
+        self._mutex.release()
+        self._wake_one()
         return depth
 
     def _acquire_restore(self, state: int) -> None:
         self.acquire()
-        rec, me = here()
-        for _ in range(state - 1):
-            self._lock.acquire()
         self._depth = state
         if state > 1:
-            rec.emit(me, Kind.ACQUIRE, self.name, detail=state)
+            lane = current_lane()
+            lane.record(ACQUIRE_CODE, self._obj_in(lane.recorder), state)
 
     def _reclaim_after_stop(self, state: int) -> bool:
         if not super()._reclaim_after_stop(state):
             return False
-        for _ in range(state - 1):
-            self._lock.acquire()
         self._depth = state
         return True
 
@@ -400,7 +453,7 @@ class Semaphore(Acquirable):
     only when every slot was taken, the releaser that freed a slot for a waiter
     (`link`), and the number of free slots over time (`level`, obj = its name).
 
-    Every change of the count and its event are made under one internal lock, so the
+    Every change of the count and its event are made under one internal mutex, so the
     recorded order is the real order: counting acquires minus releases over the
     events gives the true number of holders at every instant.
     """
@@ -410,56 +463,75 @@ class Semaphore(Acquirable):
     def __init__(self, value: int = 1, *, name: str | None = None) -> None:
         if value < 0:
             raise ValueError("semaphore initial value must be >= 0")
-        rec, me = here()
+        lane = current_lane()
+        rec = lane.recorder
         self.name = name or rec.new_name(self._prefix)
-        self._cond = _threading.Condition(_threading.Lock())
+        self._mutex = Mutex()
+        self._cond = _threading.Condition(self._mutex)  # type: ignore[arg-type]  # any lock will do  # waiters sleep here
         self._value = value
-        self._last_releaser = ""
-        rec.emit(me, Kind.LEVEL, self.name, detail=value)
+        self._sleepers: i64 = 0
+        self._last_releaser: Lane | None = None
+        lane.record(LEVEL_CODE, rec.intern(self.name), value)
 
     def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
-        rec, me = here()
+        lane = current_lane()
+        rec = lane.recorder
         rec.check()
         if (gate := rec.gate) is not None:
-            gate.before(me, "acquire", self.name, ready=self._has_slot)
-        with self._cond:
+            gate.before(lane.name, "acquire", self.name, ready=self._has_slot)
+        obj = rec.intern(self.name)
+        mutex = self._mutex
+        mutex.acquire()
+        try:
             if self._value > 0:
-                self._take(rec, me)
+                self._take(lane, obj)
                 return True
+        finally:
+            mutex.release()
         if not blocking:
             return False
 
         def attempt(slice_s: float) -> bool:
             with self._cond:
-                if not self._cond.wait_for(lambda: self._value > 0, slice_s):
-                    return False
-                rec.emit(me, Kind.RUN, self.name, link=self._last_releaser)
-                self._take(rec, me)
+                self._sleepers += 1
+                try:
+                    if not self._cond.wait_for(lambda: self._value > 0, slice_s):
+                        return False
+                finally:
+                    self._sleepers -= 1
+                lane.record(RUN_CODE, obj, None, lane.link_to(self._last_releaser))
+                self._take(lane, obj)
                 return True
 
-        return wait_in_slices(rec, me, self.name, attempt, timeout, ready=self._has_slot, op="acquire")
+        return wait_in_slices(rec, lane.name, self.name, attempt, timeout, ready=self._has_slot, op="acquire")
 
     def _has_slot(self) -> bool:
         return self._value > 0
 
-    def _take(self, rec: Recorder, me: str) -> None:
+    def _take(self, lane: Lane, obj: i64) -> None:
         self._value -= 1
-        rec.emit(me, Kind.ACQUIRE, self.name)
-        rec.emit(me, Kind.LEVEL, self.name, detail=self._value)
+        lane.record(ACQUIRE_CODE, obj)
+        lane.record(LEVEL_CODE, obj, self._value)
 
     def release(self, n: int = 1) -> None:
         if n < 1:
             raise ValueError("n must be one or more")
-        rec, me = here()
-        if (gate := rec.gate) is not None:
-            gate.before(me, "release", self.name)
-        with self._cond:
+        lane = current_lane()
+        if (gate := lane.recorder.gate) is not None:
+            gate.before(lane.name, "release", self.name)
+        obj = lane.recorder.intern(self.name)
+        mutex = self._mutex
+        mutex.acquire()
+        try:
             self._check_release(n)
             self._value += n
-            self._last_releaser = me
-            rec.emit(me, Kind.RELEASE, self.name)
-            rec.emit(me, Kind.LEVEL, self.name, detail=self._value)
-            self._cond.notify(n)
+            self._last_releaser = lane
+            lane.record(RELEASE_CODE, obj)
+            lane.record(LEVEL_CODE, obj, self._value)
+            if self._sleepers:
+                self._cond.notify(n)
+        finally:
+            mutex.release()
 
     def _check_release(self, n: int) -> None:
         """BoundedSemaphore refuses to grow past its initial value."""
@@ -488,9 +560,9 @@ class _Waiter:
 
     __slots__ = ("gate", "woken_by", "worker")
 
-    def __init__(self, worker: str) -> None:
+    def __init__(self, worker: Lane) -> None:
         self.worker = worker
-        self.woken_by = ""
+        self.woken_by: Lane | None = None
         self.gate = _threading.Lock()
         self.gate.acquire()
 
@@ -508,36 +580,37 @@ class Condition(Acquirable):
     _prefix = "Condition"
 
     def __init__(self, lock: Lock | None = None, *, name: str | None = None) -> None:
-        rec, _ = here()
+        rec = current_lane().recorder
         self.name = name or rec.new_name(self._prefix)
         self._lock = lock if lock is not None else RLock(name=f"{self.name}.lock")
         self._waiters: deque[_Waiter] = deque()
 
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+    def acquire(self, blocking: bool = True, timeout: float | None = -1) -> bool:
         return self._lock.acquire(blocking, timeout)
 
     def release(self) -> None:
         self._lock.release()
 
     def wait(self, timeout: float | None = None) -> bool:
-        rec, me = here()
+        lane = current_lane()
+        rec = lane.recorder
         rec.check()
         if not self._lock._is_owned():
             raise RuntimeError("cannot wait on un-acquired lock")
-        waiter = _Waiter(me)
+        waiter = _Waiter(lane)
         self._waiters.append(waiter)
         saved = self._lock._release_save()
         try:
             woke = wait_in_slices(
                 rec,
-                me,
+                lane.name,
                 self.name,
                 lambda s: waiter.gate.acquire(True, s),
                 timeout,
                 ready=lambda: not waiter.gate.locked(),
             )
             if woke:
-                rec.emit(me, Kind.RUN, self.name, link=waiter.woken_by)
+                lane.record(RUN_CODE, rec.intern(self.name), None, lane.link_to(waiter.woken_by))
             self._lock._acquire_restore(saved)
         except Stop:
             self._discard(waiter)
@@ -565,22 +638,23 @@ class Condition(Acquirable):
         return result
 
     def notify(self, n: int = 1) -> None:
-        rec, me = here()
-        if not self._lock._is_owned():
+        lane = current_lane()
+        if self._lock.holder != lane.name:
             raise RuntimeError("cannot notify on un-acquired lock")
+        rec = lane.recorder
         if (gate := rec.gate) is not None:
-            gate.before(me, "notify", self.name)
+            gate.before(lane.name, "notify", self.name)
         woken: list[_Waiter] = []
         while self._waiters and len(woken) < n:
             waiter = self._waiters.popleft()
-            waiter.woken_by = me
+            waiter.woken_by = lane
             woken.append(waiter)
         # Recorded before the gates open, so the notify precedes every wake-up it causes.
-        rec.emit(me, Kind.NOTIFY, self.name, detail=[w.worker for w in woken])
+        lane.record(NOTIFY_CODE, lane.recorder.intern(self.name), [w.worker.name for w in woken])
         for waiter in woken:
             # woken: it waits for a core now, not for a lane of the run (the watchdog
             # must not count it stuck if the OS is slow to run it)
-            no_longer_waiting(rec, waiter.worker, self.name)
+            no_longer_waiting(rec, waiter.worker.name, self.name)
             waiter.gate.release()
 
     def notify_all(self) -> None:
@@ -592,45 +666,59 @@ class Condition(Acquirable):
 
 class Event:
     """`threading.Event`: `wait` records a `wait` only if the flag is not yet set;
-    the wake-up links to the worker that called `set` (a `notify` on its lane)."""
+    the wake-up links to the worker that called `set` (a `notify` on its lane).
+
+    The flag is a plain attribute: `is_set`, and `wait` on a set flag, run no
+    bytecode. Waiters sleep on `_cond`; `set` wakes them only if there are any.
+    """
 
     _prefix = "Event"
 
     def __init__(self, *, name: str | None = None) -> None:
-        rec, _ = here()
+        rec = current_lane().recorder
         self.name = name or rec.new_name(self._prefix)
-        self._flag = _threading.Event()
-        self._setter = ""
-        self._waiting: set[str] = set()
+        self._flag = False
+        self._cond = _threading.Condition(_threading.Lock())
+        self._setter: Lane | None = None
+        self._waiting: set[str] = set()  # changed before a waiter looks at the flag
 
     def is_set(self) -> bool:
-        return self._flag.is_set()
+        return self._flag
 
     def set(self) -> None:
-        rec, me = here()
-        if (gate := rec.gate) is not None:
-            gate.before(me, "set", self.name)
-        self._setter = me
-        rec.emit(me, Kind.NOTIFY, self.name, detail=sorted(self._waiting))
-        self._flag.set()
+        lane = current_lane()
+        if (gate := lane.recorder.gate) is not None:
+            gate.before(lane.name, "set", self.name)
+        self._setter = lane
+        lane.record(NOTIFY_CODE, lane.recorder.intern(self.name), sorted(self._waiting))
+        self._flag = True  # then look for waiters: one added before this sees the flag
+        if self._waiting:
+            with self._cond:
+                self._cond.notify_all()
 
     def clear(self) -> None:
-        self._flag.clear()
+        self._flag = False
 
     def wait(self, timeout: float | None = None) -> bool:
-        rec, me = here()
+        lane = current_lane()
+        rec = lane.recorder
         rec.check()
         if (gate := rec.gate) is not None:
-            gate.before(me, "wait", self.name, ready=self._flag.is_set)
-        if self._flag.is_set():
+            gate.before(lane.name, "wait", self.name, ready=self.is_set)
+        if self._flag:
             return True
-        self._waiting.add(me)
+
+        def attempt(slice_s: float) -> bool:
+            with self._cond:
+                return self._cond.wait_for(lambda: self._flag, slice_s)
+
+        self._waiting.add(lane.name)
         try:
-            if not wait_in_slices(rec, me, self.name, self._flag.wait, timeout, ready=self._flag.is_set):
+            if not wait_in_slices(rec, lane.name, self.name, attempt, timeout, ready=self.is_set):
                 return False
         finally:
-            self._waiting.discard(me)
-        rec.emit(me, Kind.RUN, self.name, link=self._setter)
+            self._waiting.discard(lane.name)
+        lane.record(RUN_CODE, rec.intern(self.name), None, lane.link_to(self._setter))
         return True
 
     def __repr__(self) -> str:

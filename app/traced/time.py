@@ -18,7 +18,7 @@ def sleep(seconds: float) -> None:
     if (gate := rec.gate) is not None:
         gate.before(me, "sleep")
         if not gate.real_sleep:  # explore: the order of steps decides, not the clock
-            seconds = 0
+            seconds = 0.0
     rec.blocked(me)
     rec.emit(me, Kind.IO)
     try:

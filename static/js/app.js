@@ -207,7 +207,9 @@ function describe(summary) {
   if (caughtDeadlock(summary)) {
     return "Deadlock caught: the server found a circle of waits and stopped the run, releasing every thread.";
   }
-  if (summary.status === "done") return summary.result.summary + ` · ${summary.duration_ms.toFixed(1)} ms, ${summary.events} events`;
+  if (summary.status === "done") {
+    return summary.result.summary + ` · ${summary.duration_ms.toFixed(1)} ms, ${summary.events} events, ${summary.recorder} recorder`;
+  }
   if (summary.status === "stopped") return "Stopped: " + summary.reason + (summary.result ? " · " + summary.result.summary : "");
   if (summary.status === "interrupted") return "Interrupted: " + summary.reason;
   return "Failed: " + summary.error;

@@ -66,6 +66,10 @@ export class Timeline {
   finish(summary) {
     this.model.finish(summary);
     this.changed();
+    // A lesson whose point is a small part of its run names it: open there, unless
+    // the viewer already chose a window.
+    const focus = summary && summary.result && summary.result.focus;
+    if (focus && !this.view) this.setView(focus[0], focus[1]);
     this.speak(true);
   }
 

@@ -171,6 +171,8 @@ def test_a_run_completes_and_its_stream_ends_done(container: Container) -> None:
     assert last.event == "done"
     assert last.data["id"] == run_id
     assert last.data["status"] == "done", last.data
+    # the builder stage compiled the recorder, and the image runs that build
+    assert last.data["recorder"] == "compiled", last.data["interpreter"]
 
 
 def test_the_server_does_not_run_as_root(container: Container) -> None:

@@ -89,6 +89,8 @@ def test_every_claim_runs_from_the_claims_page_and_gets_a_verdict_from_its_numbe
         ("responsiveness", {}, "2", "with the download in a thread: at most"),
         ("separate-memory", {}, "4", "the parent did not see it"),
         ("threads-print-numbers", {"threads": "3"}, "4", "3 threads printed 1 to 10 each"),
+        # main, and 4 threads recorded by each recorder; the compiled one never invents a wait
+        ("observer-effect", {"threads": "4", "iterations": "5000"}, "9", "compiled: 0 lock waits"),
     ],
 )
 def test_a_new_lesson_runs_from_its_page_and_says_what_happened_in_this_run(
