@@ -52,7 +52,7 @@ async def test_a_program_that_returns_ends_done_with_its_result_and_duration() -
     assert run.duration_ns > 0
     summary = run.summary()
     assert summary["status"] == "done"
-    assert summary["result"] == {"summary": "said hi", "values": {"lines": 1}, "notice": ""}
+    assert summary["result"] == {"summary": "said hi", "values": {"lines": 1}, "notice": "", "focus": None}
     assert summary["events"] == len(run.events)
     assert [e.kind for e in lane(run, "main")] == [Kind.START, Kind.RUN, Kind.PRINT, Kind.DONE]
 
@@ -86,7 +86,7 @@ async def test_a_program_that_forgets_a_blocked_thread_is_stopped_and_keeps_its_
     assert lane(run, "Thread-1")[-1].kind is Kind.DONE
     assert lane(run, "Thread-1")[-1].detail == "stopped: the program ended while threads were still running"
     summary = run.summary()
-    assert summary["result"] == {"summary": "main finished", "values": {}, "notice": ""}
+    assert summary["result"] == {"summary": "main finished", "values": {}, "notice": "", "focus": None}
     assert summary["reason"] == run.reason
 
 
