@@ -57,6 +57,16 @@ def canvas_point(page: Page, t_ns: float, row: int | None = None) -> tuple[float
     return point[0], point[1]
 
 
+def lane_middle(page: Page, lane: str) -> float:
+    """A time halfway through `lane`'s life (from its first segment after `start` to its
+    end): a point on its own bar whatever the machine's load did to the run's timing."""
+    middle: float = page.evaluate(
+        "name => { const l = Interleave.current.timeline.model.byName.get(name); return (l.t0.a[1] + l.end) / 2; }",
+        lane,
+    )
+    return middle
+
+
 def clear_point(page: Page, lane: str, t_ns: float) -> tuple[float, float]:
     """Page coordinates on `lane`'s bar near time t where the pointer finds the lane's
     segment itself (not an arrow passing over it)."""
@@ -431,11 +441,7 @@ def test_a_tap_on_a_phone_explains_the_segment_under_the_finger(browser: Browser
         assert lanes["y"] < picker["y"]  # the lanes first
         assert lanes["y"] + 100 < 844
         lane = lane_names(page)[2]
-        middle = page.evaluate(
-            "name => { const l = Interleave.current.timeline.model.byName.get(name); return (l.t0.a[1] + l.end) / 2; }",
-            lane,
-        )
-        x, y = clear_point(page, lane, middle)
+        x, y = clear_point(page, lane, lane_middle(page, lane))
         page.touchscreen.tap(x, y)
         explained = page.locator("[data-explain]")
         expect(explained).to_contain_text(f": {lane} ")  # "1.20 ms–3.40 ms (2.20 ms): increment-2 waits..."
@@ -613,7 +619,8 @@ def test_a_hover_over_a_picture_drawn_straight_onto_the_canvas_goes_away_cleanly
     run_from_page(page, live_server, "lock-counter", {"pairs": "2", "iterations": "20"})
     frame(page)
     before = picture(page)
-    x, y = clear_point(page, lane_names(page)[1], float(view(page)["viewEndNs"]) / 2)
+    lane = lane_names(page)[1]
+    x, y = clear_point(page, lane, lane_middle(page, lane))  # (the run's middle may be past its end)
     page.mouse.move(x, y)
     frame(page)
     assert picture(page) != before  # the hovered segment is outlined
