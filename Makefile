@@ -16,8 +16,10 @@ $(STAMP): pyproject.toml
 
 # The compiled recorder (app/hotpath.py) is named after its sources: rebuilt whenever
 # they changed since the last build, else the same sources would run interpreted.
+# (The check ignores INTERLEAVE_RECORDER=interpreted, app/hotpath.ENV: asking to run
+# the sources is no reason to rebuild.)
 recorder: $(STAMP)  ## build the compiled recorder if its sources changed (needs a C compiler)
-	@$(PY) -c "import app.hotpath as h, sys; sys.exit(h.RECORDER != h.COMPILED)" || { \
+	@env -u INTERLEAVE_RECORDER $(PY) -c "import app.hotpath as h, sys; sys.exit(h.RECORDER != h.COMPILED)" || { \
 		sh scripts/ensure-compiler.sh $(PY) && $(PY) -m pip install --quiet --no-deps -e . ; }
 	@$(PY) -c "import app.hotpath as h; print(h.describe())"
 
@@ -38,10 +40,10 @@ check: $(STAMP)  ## lint, format and types
 mutate: $(STAMP)  ## mutation testing of the core into docs/TESTING.md (MODULES=app/export.py: just those; COMPARE=main: also score main's tests)
 	$(PY) scripts/mutate.py $(if $(MODULES),--modules $(MODULES)) $(if $(COMPARE),--compare $(COMPARE))
 
-soak: $(STAMP)  ## the fast suite N times (default 30) beside a CPU hog per core
+soak: $(STAMP) recorder  ## the fast suite N times (default 30) beside a CPU hog per core
 	$(PY) scripts/soak.py fast --runs $(or $(N),30)
 
-soak-browser: $(STAMP) browser  ## the browser suite N times (default 10) under the same load
+soak-browser: $(STAMP) recorder browser  ## the browser suite N times (default 10) under the same load
 	$(PY) scripts/soak.py browser --runs $(or $(N),10)
 
 bench: $(STAMP) recorder browser  ## overhead, start costs, drawing, a 1M-event run kept and reloaded (see docs/PERFORMANCE.md)

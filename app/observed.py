@@ -16,6 +16,7 @@ import json
 import sys
 import threading as std_threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from app import hotpath
@@ -24,9 +25,17 @@ from app.traced import threading as traced_threading
 from app.tracing import Recorder, bind
 
 
-def counter(lock: Any, thread: Any, threads: int, iterations: int, prefix: str = "") -> float:
+def counter(
+    lock: Any,
+    thread: Any,
+    threads: int,
+    iterations: int,
+    prefix: str = "",
+    hold: Callable[[], None] | None = None,
+) -> float:
     """The lock counter: half the threads add one, half take one away, each
-    `iterations` times under `with lock:`. Returns its wall time in seconds."""
+    `iterations` times under `with lock:` (calling `hold` there, if given). Returns
+    its wall time in seconds."""
     count = 0
 
     def increment() -> None:
@@ -34,12 +43,16 @@ def counter(lock: Any, thread: Any, threads: int, iterations: int, prefix: str =
         for _ in range(iterations):
             with lock:
                 count += 1
+                if hold:
+                    hold()
 
     def decrement() -> None:
         nonlocal count
         for _ in range(iterations):
             with lock:
                 count -= 1
+                if hold:
+                    hold()
 
     workers = [
         thread(

@@ -76,6 +76,7 @@ _HAS_DETAIL: Final[i64] = 1 << _KIND_BITS
 _LANE_SHIFT: Final = _KIND_BITS + 1
 _LINK_SHIFT: Final = 32
 _OBJ_MASK: Final[i64] = (1 << _LINK_SHIFT) - 1
+_NOW: Final[i64] = -(1 << 62)  # `put_at`'s time for "read the clock"
 assert len(KINDS) <= 1 << _KIND_BITS, "a kind code no longer fits in the buffer's bits"
 
 
@@ -173,32 +174,22 @@ class Recorder:
     # --- hot path -------------------------------------------------------------------
     @final
     def put(self, lane: i64, kind: i64, obj: i64, detail: JSON, link: i64) -> None:
-        """Record one event now, from interned ids and a kind code (see `Lane.record`).
-        The clock is read under the guard, so the buffer stays in time order."""
-        a = kind | lane << _LANE_SHIFT
-        if detail is not None:
-            a |= _HAS_DETAIL
-        guard = self._guard
-        guard.acquire()
-        try:
-            self._t = append(self._t, _clock() - self.t0_ns)
-            self._a = append(self._a, a)
-            self._b = append(self._b, obj | link << _LINK_SHIFT)
-            if detail is not None:
-                self._details.append(detail)
-        finally:
-            guard.release()
+        """Record one event now, from interned ids and a kind code (see `Lane.record`)."""
+        self.put_at(_NOW, lane, kind, obj, detail, link)
 
     @final
     def put_at(self, t_ns: i64, lane: i64, kind: i64, obj: i64, detail: JSON, link: i64) -> None:
-        """`put` for an event measured earlier (t_ns relative to the run's start)."""
+        """`put` for an event measured earlier (t_ns since t0), or now if `t_ns` is
+        `_NOW`: the clock is then read under the guard, so the buffer stays in time
+        order. (Not a default argument: an i64 default reads as 0 through an
+        interpreted subclass, such as a child process's recorder.)"""
         a = kind | lane << _LANE_SHIFT
         if detail is not None:
             a |= _HAS_DETAIL
         guard = self._guard
         guard.acquire()
         try:
-            self._t = append(self._t, t_ns)
+            self._t = append(self._t, _clock() - self.t0_ns if t_ns == _NOW else t_ns)
             self._a = append(self._a, a)
             self._b = append(self._b, obj | link << _LINK_SHIFT)
             if detail is not None:

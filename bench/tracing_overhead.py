@@ -11,6 +11,7 @@ import threading as std_threading
 import time
 from collections.abc import Callable
 
+from app.observed import counter
 from app.timeline import Kind, LaneKind
 from app.traced import print as traced_print
 from app.traced import threading as traced_threading
@@ -86,36 +87,9 @@ def _counter_run(
     iterations: int,
     hold: Callable[[], None] | None = None,
 ) -> int:
-    """The tutorial's lock counter, optionally holding the lock a while; returns wall ns."""
-    counter = 0
-    lock = lock_factory()
-
-    def increment() -> None:
-        nonlocal counter
-        for _ in range(iterations):
-            with lock:  # type: ignore[attr-defined]
-                counter += 1
-                if hold:
-                    hold()
-
-    def decrement() -> None:
-        nonlocal counter
-        for _ in range(iterations):
-            with lock:  # type: ignore[attr-defined]
-                counter -= 1
-                if hold:
-                    hold()
-
-    threads = [thread_factory(target=increment) for _ in range(pairs)]
-    threads += [thread_factory(target=decrement) for _ in range(pairs)]
-    t0 = time.perf_counter_ns()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter_ns() - t0
-    assert counter == 0
-    return elapsed
+    """The tutorial's lock counter (app.observed.counter), optionally holding the lock
+    a while; returns wall ns."""
+    return round(counter(lock_factory(), thread_factory, 2 * pairs, iterations, hold=hold) * 1e9)
 
 
 def lock_counter_ratio(pairs: int = 2, iterations: int = 50_000, hold_s: float = 0.0) -> dict[str, float]:
