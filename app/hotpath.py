@@ -72,9 +72,15 @@ class _Sources(importlib.abc.MetaPathFinder):
 
 
 def _compiled_unavailable() -> str:
-    """Why the compiled modules cannot run here ("" if they can)."""
+    """Why the compiled modules cannot run in this process ("" if they can)."""
     if os.environ.get(ENV, COMPILED) == INTERPRETED:
         return f"{ENV}={INTERPRETED}"
+    return build_missing()
+
+
+def build_missing() -> str:
+    """Why no compiled build of these sources can run here ("" if one can), whichever
+    recorder this process chose: for a lesson that starts a process of each."""
     try:
         name = library_name() + "__mypyc"
     except OSError as error:

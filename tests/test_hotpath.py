@@ -116,3 +116,37 @@ def test_choosing_after_the_recorder_was_imported_is_refused() -> None:
     )
     assert out.returncode != 0
     assert "must run before ['app.tracing'] are imported" in out.stderr
+
+
+def test_the_observer_effect_without_a_compiled_build_records_the_interpreted_one_and_says_why(
+    tmp_path: Path,
+) -> None:
+    """A server installed where no C compiler existed still runs the lesson: the
+    recorder it has, and the reason the other is missing."""
+    root = copy_of_the_package(tmp_path / "package", with_build=False)
+    with (root / "app" / "tracing.py").open("a") as source:
+        source.write("\n# sources nobody compiled\n")
+    run = (
+        f"import sys; sys.path.insert(0, {str(root)!r}); from app.cli import main; "
+        "sys.exit(main(['run', 'observer-effect', '--set', 'iterations=1000', '--json']))"
+    )
+    clean = {k: v for k, v in os.environ.items() if k != hotpath.ENV}
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", run],
+        cwd=root,
+        env={**clean, "INTERLEAVE_DATABASE": str(tmp_path / "runs.sqlite")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    printed = json.loads(out.stdout)
+    summary = printed["run"]
+    assert summary["status"] == "done", summary
+    values = summary["result"]["values"]
+    assert values["compiled_missing"].startswith("no compiled recorder was built"), values
+    assert "the compiled recorder is not here to compare with" in summary["result"]["summary"]
+    assert values["interpreted_events"] > 0
+    lanes = {lane["lane"] for lane in printed["lanes"]}
+    assert {f"interpreted Thread-{i}" for i in range(1, 5)} <= lanes
+    assert not any(name.startswith("compiled ") for name in lanes)

@@ -128,8 +128,11 @@ def _wait_for(child: subprocess.Popen[str]) -> tuple[str, str]:
 
 
 def main(p: ObserverParams) -> Result:
+    missing = hotpath.build_missing()  # no compiler where it was installed: only one recorder
     recordings: list[Recorded] = []
     for recorder in RECORDERS:
+        if recorder == hotpath.COMPILED and missing:
+            continue
         recordings.append(record_in_a_process(recorder, p))
         if stop_reason() is not None:
             break
@@ -143,9 +146,17 @@ def main(p: ObserverParams) -> Result:
         values.update(recorded.values())
     summary = "; ".join(recorded.phrase() for recorded in recordings)
     reason = stop_reason()
-    if reason is not None or len(recordings) < len(RECORDERS):
+    if reason is not None:
         values["stopped"] = reason
         return Result(f"stopped before both recordings were compared; measured: {summary}", values)
+    if missing:
+        values["compiled_missing"] = missing
+        return Result(
+            f"{summary}; the compiled recorder is not here to compare with ({missing})",
+            values,
+            notice="Only the interpreted recorder could run on this server: install it where a C compiler "
+            "exists (make) to see the compiled one beside it.",
+        )
     compiled, interpreted = recordings
     invented = interpreted.waits - compiled.waits
     notice = (
