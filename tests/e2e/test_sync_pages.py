@@ -153,7 +153,18 @@ def test_a_deadlock_shows_who_holds_what_and_waits_for_what(
 def test_thirty_two_threads_stay_readable(
     page: Page, live_server: str, tmp_path: Path, console_errors: list[str]
 ) -> None:
-    drawn = run_from_page(page, live_server, "deadlock", {"threads": "32"}, status="stopped")
+    # Scheduled round-robin, the ring always closes: each thread takes its first lock
+    # before any tries its second (left to the OS, a busy machine can start them so
+    # far apart that all rounds finish, as the lesson then says).
+    page.goto(f"{live_server}/")
+    page.click(".pick[data-slug=deadlock]")
+    page.fill("form.params [name=threads]", "32")
+    page.locator("form.params [name=mode]").select_option("step")
+    page.click("form.params .run-button")
+    page.click("[data-step-end=round-robin]")  # (waits for the button: the stepper is ready)
+    expect(page.locator(".run[data-run-id]")).to_have_attribute("data-done", "stopped", timeout=60_000)
+    page.evaluate("() => new Promise(requestAnimationFrame)")  # the final draw's counters
+    drawn = page.locator("canvas.timeline").evaluate("c => ({...c.dataset})")
     assert drawn["lanes"] == "33"
     assert drawn["cycle"] == "32"
     height = page.locator("canvas.timeline").evaluate("c => c.getBoundingClientRect().height")
