@@ -93,4 +93,5 @@ if __name__ == "__main__":
     _, wanted, threads, iterations = sys.argv
     if wanted != hotpath.RECORDER:
         sys.exit(f"asked for the {wanted} recorder, but this process runs the {hotpath.describe()}")
-    json.dump(observe(int(threads), int(iterations)), sys.stdout)
+    # dumps, not dump: only dumps uses the C encoder (this child took 4.5 s with dump, 1.2 s now)
+    sys.stdout.write(json.dumps(observe(int(threads), int(iterations))))
