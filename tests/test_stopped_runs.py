@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import anyio
@@ -14,7 +14,8 @@ import pytest
 from fastapi import FastAPI
 
 from app.scenarios.registry import SCENARIOS
-from app.timeline import Kind
+from app.timeline import Event, Kind, LaneKind
+from app.tracing import RawEvent, Recorder, Stop, bind
 from tests.helpers import parse_sse
 from tests.proc_helpers import alive, children
 
@@ -42,7 +43,19 @@ LONG: dict[str, dict[str, Any]] = {
     "asyncio-tasks": {"ticks": 20, "wait": 0.5},
     "compare-cpu": {"below": 150_000},
     "compare-io": {"wait": 1.0},
-    "observer-effect": {"threads": 8, "iterations": 20_000},  # stopped while its lanes are drawn
+    "observer-effect": {"threads": 8, "iterations": 20_000},
+}
+
+
+def a_worker_started(events: Iterable[Event]) -> bool:
+    return any(e.kind is Kind.START and e.worker != "main" for e in events)
+
+
+# When a lesson has begun its seconds of work, if not at its first worker's start.
+BUSY: dict[str, Callable[[Iterable[Event]], bool]] = {
+    # Its lanes arrive only when both recordings are done (seconds, tens of them under
+    # load with the interpreted recorder): it is busy once main waits for the first one.
+    "observer-effect": lambda events: any(e.kind is Kind.IO and e.worker == "main" for e in events),
 }
 
 # What must still hold of a stopped run's numbers.
@@ -71,8 +84,9 @@ async def test_a_stopped_run_says_it_was_stopped_and_reports_only_what_it_measur
     created = await client.post("/runs", json={"scenario": slug, "params": LONG[slug]})
     assert created.status_code == 201, created.text
     run = app.state.manager.get(created.json()["id"])
-    # Once a worker has started, the lesson has seconds of work left: stop it there.
-    await until(lambda: any(e.kind is Kind.START and e.worker != "main" for e in run.events))
+    # Once busy, the lesson has seconds of work left: stop it there.
+    busy = BUSY.get(slug, a_worker_started)
+    await until(lambda: busy(run.events))
     stop = await client.post(f"/runs/{run.id}/stop", headers={"X-Run-Control": created.json()["control"]})
     assert stop.status_code == 200, stop.text
     summary = parse_sse((await client.get(f"/runs/{run.id}/events")).text)[-1].data
@@ -116,7 +130,7 @@ async def test_the_observer_effect_stopped_while_a_recording_runs_leaves_no_proc
     runs must end it, not leave it to finish behind the run's back."""
     before = children()
     created = await client.post(
-        "/runs", json={"scenario": "observer-effect", "params": {"threads": 8, "iterations": 40_000}}
+        "/runs", json={"scenario": "observer-effect", "params": {"threads": 8, "iterations": 20_000}}
     )
     run = app.state.manager.get(created.json()["id"])
     # main waits for the first recording's process: it has been started
@@ -130,3 +144,19 @@ async def test_the_observer_effect_stopped_while_a_recording_runs_leaves_no_proc
     assert summary["reason"] == "stopped by a viewer"
     assert summary["result"] is None, summary  # nothing compared: no result to report
     assert not any(alive(pid) for pid in started), "a recording's process outlived its stopped run"
+
+
+def test_a_stop_while_the_recordings_are_drawn_ends_the_drawing_early() -> None:
+    """observer-effect draws hundreds of thousands of recorded events once both
+    recordings are back: a stop must end that, not wait for the last event."""
+    from app.scenarios.observer_effect import CHECK_EVERY, Recorded, draw
+
+    lane = "compiled Thread-1"
+    events: list[RawEvent] = [(0, lane, Kind.START, "", LaneKind.THREAD.value, "")]
+    events += [(i, lane, Kind.ACQUIRE, "lock", None, "") for i in range(1, 4 * CHECK_EVERY)]
+    rec = Recorder()
+    with bind(rec, "main"):
+        rec.stop("stopped by a viewer")
+        with pytest.raises(Stop, match="stopped by a viewer"):
+            draw(Recorded("compiled", 0.001, 0.002, 0, events), at_ns=0)
+    assert len(rec.take()) < CHECK_EVERY
