@@ -42,7 +42,7 @@ import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Final, Protocol, final
+from typing import TYPE_CHECKING, Any, Final, Protocol, final
 
 from librt.threading import Lock as Mutex
 from librt.vecs import append, vec
@@ -368,18 +368,21 @@ class Recorder:
         share a timestamp (the sort is stable). Events from `hold_from` on stay for a
         later call.
         """
-        raw = self.take_raw()
-        with _collector_paused():
-            return [_event(r) for r in raw]
+        events: list[Event] = self._take(as_events=True, held_too=False)
+        return events
 
     def take_raw(self, held_too: bool = False) -> list[RawEvent]:
-        """`take()` as raw tuples (what a child process ships to its parent);
-        `held_too`: the events from `hold_from` on as well."""
+        """`take()` as plain tuples (what a child process ships to its parent: they
+        pickle smaller); `held_too`: the events from `hold_from` on as well."""
+        raw: list[RawEvent] = self._take(as_events=False, held_too=held_too)
+        return raw
+
+    def _take(self, as_events: bool, held_too: bool) -> list[Any]:
         t, a, b, details = self._swap()
         if len(t) == 0 and not self._pending:
             return []
         self._generation += 1
-        raw = self._pending + self._decode(t, a, b, details)
+        raw = self._pending + self._decode(t, a, b, details, as_events)
         self._pending = []
         if not _in_time_order(raw):
             raw.sort(key=_time_of)
@@ -414,13 +417,19 @@ class Recorder:
         finally:
             guard.release()
 
-    def _decode(self, t: vec[i64], a: vec[i64], b: vec[i64], details: list[JSON]) -> list[RawEvent]:
+    def _decode(
+        self, t: vec[i64], a: vec[i64], b: vec[i64], details: list[JSON], as_events: bool = False
+    ) -> list[Any]:
         with _collector_paused():
-            return self._decode_batch(t, a, b, details)
+            return self._decode_batch(t, a, b, details, as_events)
 
-    def _decode_batch(self, t: vec[i64], a: vec[i64], b: vec[i64], details: list[JSON]) -> list[RawEvent]:
+    def _decode_batch(
+        self, t: vec[i64], a: vec[i64], b: vec[i64], details: list[JSON], as_events: bool
+    ) -> list[Any]:
+        """The columns as RawEvents, or straight as Events: one object an event, not a
+        tuple copied into another (that copy made `take()` cost twice `take_raw()`)."""
         strings = self._strings
-        out: list[RawEvent] = []
+        out: list[Any] = []  # not list[RawEvent]: compiled, that would unbox an Event to a plain tuple
         next_detail = 0
         for i in range(len(t)):
             code = a[i]
@@ -429,16 +438,15 @@ class Recorder:
             if code & _HAS_DETAIL:
                 detail = details[next_detail]
                 next_detail += 1
-            out.append(
-                (
-                    t[i],
-                    strings[code >> _LANE_SHIFT],
-                    KINDS[code & _KIND_MASK],
-                    strings[ids & _OBJ_MASK],
-                    detail,
-                    strings[ids >> _LINK_SHIFT],
-                )
+            fields = (
+                t[i],
+                strings[code >> _LANE_SHIFT],
+                KINDS[code & _KIND_MASK],
+                strings[ids & _OBJ_MASK],
+                detail,
+                strings[ids >> _LINK_SHIFT],
             )
+            out.append(_new_tuple(Event, fields) if as_events else fields)
         return out
 
     def keep_history(self) -> None:

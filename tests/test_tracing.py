@@ -6,7 +6,7 @@ import threading as std_threading
 
 import pytest
 
-from app.timeline import Kind, LaneKind
+from app.timeline import Event, Kind, LaneKind
 from app.traced import print as traced_print
 from app.traced import threading, time
 from app.tracing import Recorder, Stop, bind
@@ -158,3 +158,26 @@ def test_an_uncaught_error_goes_through_excepthook_and_stops_only_its_thread() -
     assert [e.detail for e in events if e.worker == "Thread-1" and e.kind is Kind.PRINT] == ["still here"]
     assert kinds(events, "Thread-1")[-1] == Kind.DONE
     assert isinstance(doomed.error, KeyError)
+
+
+def test_take_gives_events_and_take_raw_plain_tuples_with_the_same_fields() -> None:
+    """The runner reads `take()`'s Events by name; a child ships `take_raw()`'s plain
+    tuples (smaller pickles). Both come from one decoding of the same columns."""
+    recorders = [Recorder(), Recorder()]
+    for rec in recorders:
+        with bind(rec, "main", LaneKind.MAIN):
+            lock = threading.Lock(name="lock")
+            with lock:
+                traced_print("inside")
+    events, raw = recorders[0].take(), recorders[1].take_raw()
+    assert {type(e) for e in events} == {Event}
+    assert {type(r) for r in raw} == {tuple}
+    assert [e[1:] for e in events] == [r[1:] for r in raw]  # all but the times
+    assert [e.kind for e in events] == [
+        Kind.START,
+        Kind.RUN,
+        Kind.ACQUIRE,
+        Kind.PRINT,
+        Kind.RELEASE,
+        Kind.DONE,
+    ]
