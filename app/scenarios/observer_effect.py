@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 
 from pydantic import Field
@@ -119,14 +120,13 @@ def draw(recorded: Recorded, at_ns: int) -> None:
 
 def _wait_for(child: subprocess.Popen[str]) -> tuple[str, str]:
     rec, _ = here()
-    waited = 0.0
+    deadline = time.monotonic() + CHILD_TIMEOUT_S
     while True:
         try:
             return child.communicate(timeout=POLL_S)
         except subprocess.TimeoutExpired:
             rec.check()  # a stopped run ends here (the caller kills the process)
-            waited += POLL_S
-            if waited > CHILD_TIMEOUT_S:
+            if time.monotonic() > deadline:
                 raise RuntimeError(f"the recording took more than {CHILD_TIMEOUT_S:g} s") from None
 
 
