@@ -16,10 +16,9 @@ $(STAMP): pyproject.toml
 
 # The compiled recorder (app/hotpath.py) is named after its sources: rebuilt whenever
 # they changed since the last build, else the same sources would run interpreted.
-# (The check ignores INTERLEAVE_RECORDER=interpreted, app/hotpath.ENV: asking to run
-# the sources is no reason to rebuild.)
+# (build_missing() looks at the build whichever recorder this process was asked for.)
 recorder: $(STAMP)  ## build the compiled recorder if its sources changed (needs a C compiler)
-	@env -u INTERLEAVE_RECORDER $(PY) -c "import app.hotpath as h, sys; sys.exit(h.RECORDER != h.COMPILED)" || { \
+	@$(PY) -c "import app.hotpath as h, sys; sys.exit(bool(h.build_missing()))" || { \
 		sh scripts/ensure-compiler.sh $(PY) && $(PY) -m pip install --quiet --no-deps -e . ; }
 	@$(PY) -c "import app.hotpath as h; print(h.describe())"
 
