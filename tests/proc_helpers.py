@@ -70,3 +70,8 @@ def state(pid: int) -> str:
 def put_parent_pid(queue: Any) -> None:
     """A child's target: which process is its parent (the forkserver, or whoever spawned it)."""
     queue.put(os.getppid())
+
+
+def wait_for(event: Any) -> None:
+    """A child that lives until the parent sets `event` (bounded: never an orphan)."""
+    event.wait(60)
