@@ -67,13 +67,14 @@ async def test_compare_cpu_threads_gain_nothing_while_processes_use_every_free_c
     # 537 ms in the threads', so the baseline alone moved the ratio to 1.9x.)
     threads = models["threads"]
     assert threads["cpu_ms"] / threads["wall_ms"] <= 1.15, models
-    # Other programs share this machine: the run measured the cores they left free in
-    # each phase. The sequential phase can use one core; processes, all of them at once.
-    sequential = min(1.0, free_cores(values, "sequential"))
-    all_at_once = min(4, free_cores(values, "processes")) / sequential
-    if values["cores"] >= 2 and free_cores(values, "processes") >= 1.5:
-        # On a quiet 2-core machine: > 1.4, as the lesson says.
-        assert models["processes"]["speedup"] > 0.7 * all_at_once, models
+    # Other programs share this machine: the run measured the cores they left free
+    # meanwhile. The processes ran at once: they kept most of those cores busy. (Not
+    # their speedup: beside the hogs and a mutation run the same jobs took 682 ms of CPU
+    # as processes and 468 ms in the sequential phase, 1.15x where 1.73 cores were free.)
+    free = min(4, free_cores(values, "processes"))
+    processes = models["processes"]
+    if values["cores"] >= 2 and free >= 1.5:
+        assert processes["cpu_ms"] / processes["wall_ms"] > 0.7 * free, (models, free)
     elif values["cores"] >= 2:
         # Other programs took most of the cores meanwhile (measured beside three CPU hogs:
         # 1.0 left free, a speedup of 1.28 against the 2.0 the free cores allowed, as the
