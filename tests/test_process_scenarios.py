@@ -131,11 +131,16 @@ async def test_processes_lose_updates_to_shared_memory_without_the_lock(
 ) -> None:
     summary, events = await finished_run(client, "shared-counter-processes", memory=memory)
     values = summary["result"]["values"]
-    assert values["lost"] > 0
     assert values["final"] == values["expected"] - values["lost"]
     writes = [e for e in events if e[2] == "write"]
-    assert len(writes) == values["expected"]  # every write happened; some overwrote others
+    reads = [int(e[4]) for e in events if e[2] == "read"]
+    assert len(reads) == len(writes) == values["expected"]  # every write happened; some overwrote others
     assert not [e for e in events if e[2] == "acquire"]
+    # An update is lost exactly when a value is read twice (both readers then write
+    # value + 1): the count the lesson reports is the one its lanes show. (Whether the
+    # processes overlapped at all is the OS's choice: on a busy machine each may finish
+    # before the next one starts, and then nothing is lost.)
+    assert (values["lost"] > 0) == (len(set(reads)) < len(reads)), (values, reads)
 
 
 @pytest.mark.usefixtures("no_children_left", "no_shared_memory_left")
@@ -148,7 +153,8 @@ async def test_a_lost_update_shows_two_processes_reading_the_same_bytes(client: 
     seen: defaultdict[int, set[str]] = defaultdict(set)
     for e in reads:
         seen[int(e[4])].add(e[1])
-    assert any(len(readers) > 1 for readers in seen.values())  # the same value, read twice
+    # the same value read by two processes: exactly when an update was lost
+    assert any(len(readers) > 1 for readers in seen.values()) == (summary["result"]["values"]["lost"] > 0)
     # The final value is one a process wrote: not always the largest, since a stale
     # write can land after a fresher one (that is the lost update itself).
     written = {int(e[4]) for e in writes}
