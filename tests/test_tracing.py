@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading as std_threading
+import time as std_time
 
 import pytest
 
@@ -97,6 +98,22 @@ def test_stopping_a_run_ends_a_thread_blocked_on_a_lock() -> None:
     assert kinds(events, "Thread-1")[-1] == Kind.DONE
     with bind(rec, "main"), pytest.raises(Stop):
         traced_print("no more")
+
+
+def test_stopping_a_run_ends_a_sleeping_thread_within_a_slice_of_its_sleep() -> None:
+    """Stop must feel immediate to a teacher: a worker asleep for 30 s ends at its next
+    50 ms slice, not when its sleep is over (0.4 s leaves room for a loaded machine)."""
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        sleeper = threading.Thread(target=time.sleep, args=(30,))
+        sleeper.start()
+        wait_until(lambda: any(e.kind is Kind.IO for e in rec.events_so_far()), what="the sleep to begin")
+        asked = std_time.monotonic()
+        rec.stop("test says stop")
+        std_threading.Thread.join(sleeper, 10)
+        took = std_time.monotonic() - asked
+    assert not sleeper.is_alive()
+    assert took < 0.4, f"the sleeping thread took {took:.3f} s to notice the stop"
 
 
 def test_a_crashing_thread_ends_its_lane_in_crash_with_the_error() -> None:
