@@ -56,6 +56,8 @@ if TYPE_CHECKING:
 RawEvent = tuple[int, str, Kind, str, JSON, str]
 
 _clock: Final = time.monotonic_ns
+# tuple.__new__, not Event(...): a C call, no bytecode (Event's own __new__ and _make are
+# Python functions: the interpreter could switch threads in each, mid-drain)
 _new_tuple: Final = tuple.__new__
 
 # The codes of the kinds the hot paths record (C constants once compiled).
@@ -461,13 +463,14 @@ class Recorder:
             generation = self._generation
             if generation % 2 == 0:
                 taken = list(self._history or ())
-                pending = self._pending + self._decode(*self._snapshot())
+                pending = self._pending + self._decode(*self._snapshot(), as_events=True)
                 if self._generation == generation:
                     break
             time.sleep(0.0005)  # a take() is moving events: let it finish
-        raw = taken + pending
-        raw.sort(key=_time_of)
-        return [_event(r) for r in raw]
+        # Events already: what `take()` kept and held back, and the buffer decoded as such.
+        events: list[Any] = taken + pending
+        events.sort(key=_time_of)
+        return events
 
 
 @final
@@ -528,13 +531,6 @@ def _in_time_order(raw: list[RawEvent]) -> bool:
             return False
         previous = t
     return True
-
-
-def _event(raw: RawEvent) -> Event:
-    # tuple.__new__, not Event(...): a C call, no bytecode (Event's own __new__ and
-    # _make are Python functions: the interpreter could switch threads in each)
-    event: Event = _new_tuple(Event, raw)
-    return event
 
 
 @contextmanager
