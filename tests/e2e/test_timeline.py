@@ -68,18 +68,28 @@ def lane_middle(page: Page, lane: str) -> float:
 
 
 def clear_point(page: Page, lane: str, t_ns: float) -> tuple[float, float]:
-    """Page coordinates on `lane`'s bar near time t where the pointer finds the lane's
-    segment itself (not an arrow passing over it)."""
-    point: list[float] = page.evaluate(
-        """([name, t]) => { const tl = Interleave.current.timeline, g = tl.geometry, box = tl.canvas.getBoundingClientRect();
+    """Page coordinates on `lane`'s bar where the pointer finds the lane's segment in
+    force at time t itself (not an arrow or mark passing over it, nor a neighbour). When
+    that segment is too narrow to find at the current zoom, the view zooms onto it."""
+    search = """([name, t]) => { const tl = Interleave.current.timeline, g = tl.geometry, box = tl.canvas.getBoundingClientRect();
         const row = g.rows.find(r => r.type === 'lane' && r.lane.name === name), y = row.y + g.holdH + (row.h - g.holdH) / 2;
+        const wanted = tl.model.stateAt(row.lane, t);
         for (let dx = 0; dx < 60; dx += 1) for (const x of [g.X(t) + dx, g.X(t) - dx]) {
           const hit = tl.renderer.hitTest(x, y);
-          if (hit && hit.type === 'segment') return [box.left + x, box.top + y];
+          if (hit && hit.type === 'segment' && hit.seg.i === wanted.i) return [box.left + x, box.top + y];
         }
-        return null; }""",
-        [lane, t_ns],
-    )
+        return null; }"""
+    point: list[float] | None = page.evaluate(search, [lane, t_ns])
+    if point is None:
+        page.evaluate(
+            """([name, t]) => { const tl = Interleave.current.timeline;
+            const lane = tl.model.lanes.find(l => l.name === name), seg = tl.model.stateAt(lane, t);
+            const span = Math.max(seg.t1 - seg.t0, 1000);
+            tl.setView(seg.t0 - span, seg.t1 + span); }""",
+            [lane, t_ns],
+        )
+        frame(page)
+        point = page.evaluate(search, [lane, t_ns])
     assert point is not None, f"no clear point on {lane}"
     return point[0], point[1]
 
