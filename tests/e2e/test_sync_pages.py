@@ -158,6 +158,8 @@ def test_thirty_two_threads_stay_readable(
     # far apart that all rounds finish, as the lesson then says).
     page.goto(f"{live_server}/")
     page.click(".pick[data-slug=deadlock]")
+    # the lesson's form is swapped in: fill it, not the one it replaces
+    expect(page.locator("form.params input[name=scenario]")).to_have_value("deadlock")
     page.fill("form.params [name=threads]", "32")
     page.locator("form.params [name=mode]").select_option("step")
     page.click("form.params .run-button")
@@ -165,8 +167,9 @@ def test_thirty_two_threads_stay_readable(
     expect(page.locator(".run[data-run-id]")).to_have_attribute("data-done", "stopped", timeout=60_000)
     page.evaluate("() => new Promise(requestAnimationFrame)")  # the final draw's counters
     drawn = page.locator("canvas.timeline").evaluate("c => ({...c.dataset})")
-    assert drawn["lanes"] == "33"
-    assert drawn["cycle"] == "32"
+    ended = page.locator("[data-result]").text_content()
+    assert drawn["lanes"] == "33", ended
+    assert drawn["cycle"] == "32", ended
     height = page.locator("canvas.timeline").evaluate("c => c.getBoundingClientRect().height")
     assert height < 700  # 33 lanes fit one screen
     shoot(page, tmp_path, "deadlock-32")
