@@ -74,6 +74,33 @@ def test_without_a_build_the_sources_run_and_the_reason_says_none_was_built(tmp_
     assert found["file"].endswith("tracing.py")
 
 
+def test_a_library_named_for_these_sources_is_chosen_unless_the_sources_are_asked_for(tmp_path: Path) -> None:
+    """The decision itself, where no compiler ran: a module with the library's name
+    stands in for the build (the modules still load from their sources)."""
+    root = copy_of_the_package(tmp_path, with_build=False)
+    (root / f"{hotpath.library_name(root)}__mypyc.py").write_text("# stands in for the build\n")
+    found = report(root)
+    assert (found["recorder"], found["reason"], found["describe"]) == (
+        hotpath.COMPILED,
+        "",
+        "recorder: compiled",
+    )
+    found = report(root, **{hotpath.ENV: hotpath.INTERPRETED})
+    assert (found["recorder"], found["reason"]) == (
+        hotpath.INTERPRETED,
+        f"{hotpath.ENV}={hotpath.INTERPRETED}",
+    )
+
+
+def test_a_library_that_does_not_load_runs_the_sources_and_says_why(tmp_path: Path) -> None:
+    root = copy_of_the_package(tmp_path, with_build=False)
+    (root / f"{hotpath.library_name(root)}__mypyc.py").write_text("raise ImportError('librt is too old')\n")
+    found = report(root)
+    assert found["recorder"] == hotpath.INTERPRETED
+    assert found["reason"] == "the compiled recorder does not load: librt is too old"
+    assert found["file"].endswith("tracing.py")
+
+
 @pytest.mark.skipif(not can_build(), reason="no C compiler or Python headers here: nothing was compiled")
 def test_the_build_runs_only_with_the_sources_it_was_built_from(tmp_path: Path) -> None:
     """An edited checkout must not run native code built from other sources."""
