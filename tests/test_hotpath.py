@@ -145,6 +145,27 @@ def test_choosing_after_the_recorder_was_imported_is_refused() -> None:
     assert "must run before ['app.tracing'] are imported" in out.stderr
 
 
+@pytest.mark.parametrize("asked", [hotpath.COMPILED, hotpath.INTERPRETED])
+def test_once_chosen_choosing_again_changes_nothing(asked: str) -> None:
+    """Every `import app` calls select(); after the first, with the recorder imported,
+    it must leave the choice as it is, whichever it was."""
+    code = "import app, app.tracing, app.hotpath as h; before = h.RECORDER; h.select(); print(before, h.RECORDER)"
+    clean = {k: v for k, v in os.environ.items() if k != hotpath.ENV}
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**clean, hotpath.ENV: asked},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    before, after = out.stdout.split()
+    assert after == before
+    if asked == hotpath.INTERPRETED:
+        assert after == hotpath.INTERPRETED
+
+
 def test_the_observer_effect_without_a_compiled_build_records_the_interpreted_one_and_says_why(
     tmp_path: Path,
 ) -> None:
