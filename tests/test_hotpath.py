@@ -39,11 +39,16 @@ def copy_of_the_package(to: Path, *, with_build: bool) -> Path:
     return to
 
 
-def report(root: Path, **env: str) -> dict[str, str]:
-    """What a fresh interpreter that imports `app` from `root` runs."""
+def report(root: Path, *, first: str = "", **env: str) -> dict[str, str]:
+    """What a fresh interpreter that imports `app` from `root` (and runs `first`) runs."""
     clean = {k: v for k, v in os.environ.items() if k != hotpath.ENV}
     out = subprocess.run(
-        [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(root)!r}); {REPORT}"],
+        [
+            sys.executable,
+            "-I",
+            "-c",
+            f"import sys; sys.path.insert(0, {str(root)!r}); {first or 'pass'}; {REPORT}",
+        ],
         cwd=root,
         env={**clean, **env},
         capture_output=True,
@@ -53,6 +58,11 @@ def report(root: Path, **env: str) -> dict[str, str]:
     assert out.returncode == 0, out.stderr
     found: dict[str, str] = json.loads(out.stdout)
     return found
+
+
+def stand_in_build(root: Path, code: str) -> None:
+    """A module named as the compiled library for `root`'s sources would be."""
+    (root / f"{hotpath.library_name(root)}__mypyc.py").write_text(code)
 
 
 def test_asked_for_the_sources_a_process_runs_them_and_says_so(tmp_path: Path) -> None:
@@ -78,7 +88,7 @@ def test_a_library_named_for_these_sources_is_chosen_unless_the_sources_are_aske
     """The decision itself, where no compiler ran: a module with the library's name
     stands in for the build (the modules still load from their sources)."""
     root = copy_of_the_package(tmp_path, with_build=False)
-    (root / f"{hotpath.library_name(root)}__mypyc.py").write_text("# stands in for the build\n")
+    stand_in_build(root, "# stands in for the build\n")
     found = report(root)
     assert (found["recorder"], found["reason"], found["describe"]) == (
         hotpath.COMPILED,
@@ -94,7 +104,7 @@ def test_a_library_named_for_these_sources_is_chosen_unless_the_sources_are_aske
 
 def test_a_library_that_does_not_load_runs_the_sources_and_says_why(tmp_path: Path) -> None:
     root = copy_of_the_package(tmp_path, with_build=False)
-    (root / f"{hotpath.library_name(root)}__mypyc.py").write_text("raise ImportError('librt is too old')\n")
+    stand_in_build(root, "raise ImportError('librt is too old')\n")
     found = report(root)
     assert found["recorder"] == hotpath.INTERPRETED
     assert found["reason"] == "the compiled recorder does not load: librt is too old"
@@ -149,21 +159,11 @@ def test_choosing_after_the_recorder_was_imported_is_refused() -> None:
 def test_once_chosen_choosing_again_changes_nothing(asked: str) -> None:
     """Every `import app` calls select(); after the first, with the recorder imported,
     it must leave the choice as it is, whichever it was."""
-    code = "import app, app.tracing, app.hotpath as h; before = h.RECORDER; h.select(); print(before, h.RECORDER)"
-    clean = {k: v for k, v in os.environ.items() if k != hotpath.ENV}
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env={**clean, hotpath.ENV: asked},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert out.returncode == 0, out.stderr
-    before, after = out.stdout.split()
-    assert after == before
+    chosen = report(ROOT, **{hotpath.ENV: asked})
+    again = report(ROOT, first="import app, app.tracing; app.hotpath.select()", **{hotpath.ENV: asked})
+    assert again["recorder"] == chosen["recorder"]
     if asked == hotpath.INTERPRETED:
-        assert after == hotpath.INTERPRETED
+        assert again["recorder"] == hotpath.INTERPRETED
 
 
 def test_the_observer_effect_without_a_compiled_build_records_the_interpreted_one_and_says_why(

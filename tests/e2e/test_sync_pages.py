@@ -12,9 +12,9 @@ from playwright.sync_api import Page, expect
 SHOTS = Path("/tmp/shots-sync")
 
 
-def run_from_page(
-    page: Page, live_server: str, slug: str, fields: dict[str, str], *, status: str = "done"
-) -> dict[str, str]:
+def fill_lesson(page: Page, live_server: str, slug: str, fields: dict[str, str]) -> None:
+    """Open the lesson and fill its form, once htmx has swapped it in (a field filled
+    before would be replaced with the lesson's default)."""
     page.goto(f"{live_server}/")
     page.click(f".pick[data-slug={slug}]")
     expect(page.locator("form.params input[name=scenario]")).to_have_value(slug)
@@ -26,6 +26,12 @@ def run_from_page(
             field.select_option(value)
         else:
             field.fill(value)
+
+
+def run_from_page(
+    page: Page, live_server: str, slug: str, fields: dict[str, str], *, status: str = "done"
+) -> dict[str, str]:
+    fill_lesson(page, live_server, slug, fields)
     page.click("form.params .run-button")
     expect(page.locator(".run[data-run-id]")).to_have_attribute("data-done", status, timeout=20_000)
     # One more frame so the final draw has updated the counters.
@@ -156,12 +162,7 @@ def test_thirty_two_threads_stay_readable(
     # Scheduled round-robin, the ring always closes: each thread takes its first lock
     # before any tries its second (left to the OS, a busy machine can start them so
     # far apart that all rounds finish, as the lesson then says).
-    page.goto(f"{live_server}/")
-    page.click(".pick[data-slug=deadlock]")
-    # the lesson's form is swapped in: fill it, not the one it replaces
-    expect(page.locator("form.params input[name=scenario]")).to_have_value("deadlock")
-    page.fill("form.params [name=threads]", "32")
-    page.locator("form.params [name=mode]").select_option("step")
+    fill_lesson(page, live_server, "deadlock", {"threads": "32", "mode": "step"})
     page.click("form.params .run-button")
     page.click("[data-step-end=round-robin]")  # (waits for the button: the stepper is ready)
     expect(page.locator(".run[data-run-id]")).to_have_attribute("data-done", "stopped", timeout=60_000)
