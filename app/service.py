@@ -374,7 +374,6 @@ class RunService:
 
 
 def _finish_quietly(stepper: Stepper, policy: Policy, seed: int) -> None:
-    """Run a step run to its end; a worker stuck in untraced code, or a stop, ends the
-    stepping (the run's own limits end the run)."""
-    with contextlib.suppress(CannotStep, UnknownWorker, StuckStep):
+    """Run a step run to its end; the run ending or stopping under it ends the stepping."""
+    with contextlib.suppress(CannotStep, UnknownWorker):
         stepper.run_to_end(policy, seed)

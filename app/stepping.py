@@ -95,7 +95,9 @@ class Stepper:
                 self.step(p.worker)
 
     def run_to_end(self, policy: Policy, seed: int, most: int = 100_000) -> StepState:
-        """Step ready workers until none is left (or `most` steps), by `policy`."""
+        """Step ready workers until none is left (or `most` steps), by `policy`. A worker
+        slow in untraced code is waited for: nobody is there to be told it is stuck, and
+        the run's own limits end one that never comes back."""
         chance = random.Random(seed)
         last: str | None = None
         for _ in range(most):
@@ -113,9 +115,20 @@ class Stepper:
                 after = order.index(last) + 1 if last in order else 0
                 rotated = order[after:] + order[:after]
                 worker = next(w for w in rotated if w in ready)
-            self.step(worker)
+            if not self._step_patiently(worker):
+                break
             last = worker
         return self.state()
+
+    def _step_patiently(self, worker: str) -> bool:
+        """Step `worker` however long its untraced code takes; False if the run stopped."""
+        try:
+            self.step(worker)
+        except StuckStep:
+            while not self.gate.wait_settled(STEP_TIMEOUT_S):
+                if self.gate.rec.stop_reason is not None:
+                    return False
+        return True
 
 
 # --- the programs the runner runs in the gated modes --------------------------------

@@ -220,6 +220,23 @@ def test_a_step_cut_short_by_the_run_stopping_is_no_stuck_step(monkeypatch: pyte
         assert not isinstance(answered[0], StuckStep)
 
 
+def test_run_to_the_end_waits_for_a_worker_slow_in_untraced_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nobody is there to be told a worker is slow (run to the end goes on in the
+    background): it waits for the worker and the run ends as it would have."""
+    monkeypatch.setattr(stepping, "STEP_TIMEOUT_S", 0.3)
+    # Well past the step's timeout: if the machine is too slow for the step to time out
+    # first, the test passes without trying the slow path, but never fails for it.
+    let_go = std_threading.Timer(1.5, UNTRACED.set)
+    with gated(STALLS, NoParams()) as (_, stepper, ended):
+        let_go.start()
+        state = stepper.run_to_end(Policy.ROUND_ROBIN, seed=0)
+        assert state.pending == []
+        assert state.live == []
+    let_go.cancel()
+    assert ended["result"].values == {"mode": "step", "schedule": state.schedule}
+    assert state.schedule == ["main", "Thread-1", "Thread-1", "Thread-1", "main"]
+
+
 def test_a_replay_that_does_not_fit_stops_at_its_step_and_marks_it() -> None:
     rec = Recorder()
     program = gated_program(TWO_READERS, Mode.REPLAY, ["main", "Thread-1", "Thread-2"], WIDE)(rec)
