@@ -11,7 +11,10 @@ How it works, and why it is ours rather than mutmut's or cosmic-ray's:
   splice is checked to parse back to exactly the mutated tree.
 - One baseline run of the fast suite under coverage, with a context per test
   (`--cov-context=test`), tells which tests execute each line. A mutant runs only
-  the tests that execute its lines, fastest first, stopping at the first failure.
+  the tests that execute its lines, stopping at the first failure: first the tests
+  that killed most of the module's mutants so far, then the fastest. (Fastest first
+  alone spent two minutes a mutant on the recorder's module-level code, which every
+  test runs and only a slow test caught.)
   Code that only runs in child processes has no test contexts: those modules name
   the test files to run instead.
 - Each mutant runs in a *fresh* `python -m pytest` in its own process group, on a
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import collections
 import contextlib
 import dataclasses
 import difflib
@@ -633,9 +637,22 @@ def run_mutants(
     local = threading.local()
     scratch = Path(tempfile.mkdtemp(prefix="mutate-"))
     finished = [0]
+    # Per module, how many of its mutants each test killed: a test that caught one bug
+    # in a module is the likeliest to catch the next, so it runs first.
+    killers: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    for outcome in outcomes:
+        if outcome.status in ("killed", "timeout") and outcome.detail.startswith("tests/"):
+            killers[outcome.mutant.module][outcome.detail] += 1
+
+    def killers_first(mutant: Mutant, tests: list[str]) -> list[str]:
+        with lock:
+            kills = dict(killers[mutant.module])
+        # stable: within each rank, the order run_mutants gave (older tests, then fastest)
+        return sorted(tests, key=lambda t: -kills.get(t, 0))
 
     def one(item: tuple[Mutant, list[str]]) -> Outcome:
         mutant, tests = item
+        tests = killers_first(mutant, tests)
         if not hasattr(local, "workspace"):
             local.workspace = Workspace(scratch)
         budget = sum(base.durations.get(t, 1.0) for t in tests)
@@ -658,6 +675,8 @@ def run_mutants(
         entry = {"id": mutant.id, "status": status, "before": before, "tests": len(tests), "seconds": seconds}
         with lock:
             finished[0] += 1
+            if status in ("killed", "timeout") and detail.startswith("tests/"):
+                killers[mutant.module][detail] += 1
             with journal.open("a") as out:
                 out.write(json.dumps(entry | {"detail": detail}) + "\n")
             print(
