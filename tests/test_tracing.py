@@ -198,3 +198,56 @@ def test_take_gives_events_and_take_raw_plain_tuples_with_the_same_fields() -> N
         Kind.RELEASE,
         Kind.DONE,
     ]
+
+
+def test_an_event_with_no_object_reads_back_with_none_however_many_names_came_first() -> None:
+    """Id 0 of the string table is the empty string: the object and link of an event
+    that has none (a start, a run), whatever the run interned before."""
+    rec = Recorder()
+    rec.intern("Lock-1")
+    assert rec.intern("") == 0
+    with bind(rec, "main", LaneKind.MAIN):
+        traced_print("hello")
+    assert {(e.obj, e.link) for e in rec.take() if e.kind is not Kind.PRINT} == {("", "")}
+
+
+def test_a_childs_batch_comes_back_out_of_the_parent_exactly_as_the_child_recorded_it() -> None:
+    child = Recorder()
+    with bind(child, "Process-1", LaneKind.PROCESS):
+        lock = threading.Lock(name="lock")
+        with lock:
+            traced_print("inside")
+    batch = child.take_raw()
+    parent = Recorder()
+    parent.intern("main")  # the parent's own lanes came first: their ids differ from the child's
+    parent.intern("Queue-1")
+    parent.extend(batch)
+    assert parent.take_raw() == batch
+
+
+def test_events_from_hold_from_on_stay_in_the_buffer_until_the_hold_is_lifted() -> None:
+    """The sampler may still back-date a state to `hold_from`: what comes at or after it
+    is kept for a later take, then given in time order."""
+    rec = Recorder()
+    for t_ns, text in [(10, "before"), (20, "at"), (30, "after")]:
+        rec.emit_at(t_ns, "main", Kind.PRINT, detail=text)
+    rec.hold_from = 20
+    assert [e.detail for e in rec.take()] == ["before"]
+    rec.emit_at(25, "main", Kind.PRINT, detail="back-dated")
+    assert rec.take() == []
+    assert [r[4] for r in rec.take_raw(held_too=True)] == ["at", "back-dated", "after"]
+    rec.emit_at(40, "main", Kind.PRINT, detail="later")
+    rec.hold_from = None
+    assert [e.detail for e in rec.take()] == ["later"]
+
+
+def test_a_finalized_recorder_no_longer_tracks_the_runs_locks() -> None:
+    """A finished run is kept for its viewers: its recorder lets go of the run's locks
+    (a lock shared with processes holds an OS semaphore)."""
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        held, _free = threading.Lock(), threading.RLock()
+        held.acquire()
+    assert (rec.owners, rec.free_locks()) == ({"Lock-1": "main"}, {"RLock-1"})
+    rec.finalize()
+    assert (rec.owners, rec.free_locks()) == ({}, set())
