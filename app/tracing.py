@@ -380,23 +380,28 @@ class Recorder:
         return raw
 
     def _take(self, as_events: bool, held_too: bool) -> list[Any]:
-        t, a, b, details = self._swap()
-        if len(t) == 0 and not self._pending:
-            return []
+        # Odd from before the swap: once the buffer is swapped out, its events are in
+        # neither the buffer nor the history until the end, and `events_so_far` must
+        # not read that moment as a whole.
         self._generation += 1
-        raw = self._pending + self._decode(t, a, b, details, as_events)
-        self._pending = []
-        if not _in_time_order(raw):
-            raw.sort(key=_time_of)
-        hold = None if held_too else self.hold_from
-        if hold is not None and raw and raw[-1][0] >= hold:
-            cut = bisect_left(raw, hold, key=_time_of)
-            self._pending = raw[cut:]
-            raw = raw[:cut]
-        if self._history is not None:
-            self._history.extend(raw)
-        self._generation += 1
-        return raw
+        try:
+            t, a, b, details = self._swap()
+            if len(t) == 0 and not self._pending:
+                return []
+            raw = self._pending + self._decode(t, a, b, details, as_events)
+            self._pending = []
+            if not _in_time_order(raw):
+                raw.sort(key=_time_of)
+            hold = None if held_too else self.hold_from
+            if hold is not None and raw and raw[-1][0] >= hold:
+                cut = bisect_left(raw, hold, key=_time_of)
+                self._pending = raw[cut:]
+                raw = raw[:cut]
+            if self._history is not None:
+                self._history.extend(raw)
+            return raw
+        finally:
+            self._generation += 1
 
     def _swap(self) -> tuple[vec[i64], vec[i64], vec[i64], list[JSON]]:
         """The buffer's columns, replaced by empty ones in one step."""

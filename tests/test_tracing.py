@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading as std_threading
 import time as std_time
 
@@ -251,3 +252,39 @@ def test_a_finalized_recorder_no_longer_tracks_the_runs_locks() -> None:
     assert (rec.owners, rec.free_locks()) == ({"Lock-1": "main"}, {"RLock-1"})
     rec.finalize()
     assert (rec.owners, rec.free_locks()) == ({}, set())
+
+
+def test_events_so_far_never_misses_or_repeats_an_event_while_takes_move_them() -> None:
+    """A lesson reads its own timeline (`events_so_far`) while the runner drains it:
+    every read is all the events so far, each once, however the threads interleave."""
+    rec = Recorder()
+    rec.keep_history()
+    writing_done = std_threading.Event()
+
+    def write() -> None:
+        for i in range(20_000):
+            rec.emit("main", Kind.PRINT, detail=i)
+        writing_done.set()
+
+    def drain() -> None:
+        while not writing_done.is_set():
+            rec.take()
+
+    switching = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter can
+    threads = [std_threading.Thread(target=write), std_threading.Thread(target=drain)]
+    try:
+        for t in threads:
+            t.start()
+        reads = 0
+        while not writing_done.is_set() or reads == 0:
+            seen = [e.detail for e in rec.events_so_far()]
+            assert seen == list(range(len(seen))), f"read {reads}: a gap or a repeat"
+            reads += 1
+    finally:
+        writing_done.set()
+        for t in threads:
+            t.join(10)
+        sys.setswitchinterval(switching)
+    assert [e.detail for e in rec.events_so_far()] == list(range(20_000))
+
