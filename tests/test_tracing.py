@@ -230,10 +230,11 @@ def test_events_from_hold_from_on_stay_in_the_buffer_until_the_hold_is_lifted() 
     """The sampler may still back-date a state to `hold_from`: what comes at or after it
     is kept for a later take, then given in time order."""
     rec = Recorder()
-    for t_ns, text in [(10, "before"), (20, "at"), (30, "after")]:
+    for t_ns, text in [(10, "before"), (20, "at")]:
         rec.emit_at(t_ns, "main", Kind.PRINT, detail=text)
     rec.hold_from = 20
     assert [e.detail for e in rec.take()] == ["before"]
+    rec.emit_at(30, "main", Kind.PRINT, detail="after")
     rec.emit_at(25, "main", Kind.PRINT, detail="back-dated")
     assert rec.take() == []
     assert [r[4] for r in rec.take_raw(held_too=True)] == ["at", "back-dated", "after"]
@@ -288,3 +289,10 @@ def test_events_so_far_never_misses_or_repeats_an_event_while_takes_move_them() 
         sys.setswitchinterval(switching)
     assert [e.detail for e in rec.events_so_far()] == list(range(20_000))
 
+
+def test_back_dated_events_are_sorted_into_time_and_each_lane_keeps_its_order_on_a_tie() -> None:
+    rec = Recorder()
+    rec.emit_at(10, "main", Kind.PRINT, detail="last")
+    rec.emit_at(5, "main", Kind.PRINT, detail="tied, recorded first")  # back-dated, as the sampler does
+    rec.emit_at(5, "main", Kind.PRINT, detail="also tied, recorded second")
+    assert [e.detail for e in rec.take()] == ["tied, recorded first", "also tied, recorded second", "last"]
