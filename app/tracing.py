@@ -164,7 +164,9 @@ class Recorder:
         self.lane_kinds: dict[str, LaneKind] = {}  # lane -> what it is (not main)
         self.lane_cpu: dict[str, int] = {}  # lane -> CPU time (ns) it used, once it ended
         self._history: list[RawEvent] | None = None  # every taken event, if asked (`keep_history`)
-        self._generation = 0  # odd while take() moves events: `events_so_far` retries
+        # Held by take() while a batch is on its way from the buffer to the history, for
+        # `events_so_far` to wait on. Python's lock: a waiter must give up the GIL.
+        self._moving = threading.Lock()
         self._threads: list[threading.Thread] = []  # the run's own threads, for the runner to reap
         # Step, replay and explore modes: every traced call parks here until it is let
         # through (app.gate). None in a normal run: one attribute check per traced call.
@@ -380,11 +382,9 @@ class Recorder:
         return raw
 
     def _take(self, as_events: bool, held_too: bool) -> list[Any]:
-        # Odd from before the swap: once the buffer is swapped out, its events are in
-        # neither the buffer nor the history until the end, and `events_so_far` must
-        # not read that moment as a whole.
-        self._generation += 1
-        try:
+        # From the swap on, the batch is in neither the buffer nor the history until
+        # the end: `events_so_far` must not read that moment as a whole.
+        with self._moving:
             t, a, b, details = self._swap()
             if len(t) == 0 and not self._pending:
                 return []
@@ -400,8 +400,6 @@ class Recorder:
             if self._history is not None:
                 self._history.extend(raw)
             return raw
-        finally:
-            self._generation += 1
 
     def _swap(self) -> tuple[vec[i64], vec[i64], vec[i64], list[JSON]]:
         """The buffer's columns, replaced by empty ones in one step."""
@@ -464,14 +462,9 @@ class Recorder:
 
     def events_so_far(self) -> list[Event]:
         """Every event recorded since `keep_history()`, taken or not, in time order."""
-        while True:
-            generation = self._generation
-            if generation % 2 == 0:
-                taken = list(self._history or ())
-                pending = self._pending + self._decode(*self._snapshot(), as_events=True)
-                if self._generation == generation:
-                    break
-            time.sleep(0.0005)  # a take() is moving events: let it finish
+        with self._moving:
+            taken = list(self._history or ())
+            pending = self._pending + self._decode(*self._snapshot(), as_events=True)
         # Events already: what `take()` kept and held back, and the buffer decoded as such.
         events: list[Any] = taken + pending
         events.sort(key=_time_of)
