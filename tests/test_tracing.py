@@ -296,3 +296,20 @@ def test_back_dated_events_are_sorted_into_time_and_each_lane_keeps_its_order_on
     rec.emit_at(5, "main", Kind.PRINT, detail="tied, recorded first")  # back-dated, as the sampler does
     rec.emit_at(5, "main", Kind.PRINT, detail="also tied, recorded second")
     assert [e.detail for e in rec.take()] == ["tied, recorded first", "also tied, recorded second", "last"]
+
+
+def test_a_lesson_reads_its_timeline_in_time_order_across_taken_held_and_buffered_events() -> None:
+    rec = Recorder()
+    rec.keep_history()
+    rec.emit_at(10, "main", Kind.PRINT, detail="taken")
+    rec.hold_from = 20
+    rec.emit_at(30, "main", Kind.PRINT, detail="held back")
+    assert [e.detail for e in rec.take()] == ["taken"]
+    rec.emit_at(25, "main", Kind.PRINT, detail="back-dated, recorded first")  # still in the buffer
+    rec.emit_at(25, "main", Kind.PRINT, detail="also back-dated, recorded second")
+    assert [e.detail for e in rec.events_so_far()] == [
+        "taken",
+        "back-dated, recorded first",
+        "also back-dated, recorded second",
+        "held back",
+    ]
