@@ -8,7 +8,7 @@ import time as std_time
 
 import pytest
 
-from app.timeline import Event, Kind, LaneKind
+from app.timeline import KIND_CODES, Event, Kind, LaneKind
 from app.traced import print as traced_print
 from app.traced import threading, time
 from app.tracing import Recorder, Stop, bind
@@ -313,3 +313,14 @@ def test_a_lesson_reads_its_timeline_in_time_order_across_taken_held_and_buffere
         "also back-dated, recorded second",
         "held back",
     ]
+
+
+def test_a_link_to_a_worker_of_another_run_is_recorded_by_its_name() -> None:
+    """Lanes of two runs number their strings apart: a link across them (an object made
+    before a run, shared by two) must name the worker, not carry the other run's id."""
+    first, second = Recorder(), Recorder()
+    second.intern("Lock-1")  # "Thread-1" gets a different id in each run
+    waker = first.binding("Thread-1")
+    woken = second.binding("Thread-2")
+    woken.record(KIND_CODES[Kind.ACQUIRE], 0, link=woken.link_to(waker))
+    assert [(e.worker, e.link) for e in second.take()] == [("Thread-2", "Thread-1")]
