@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 import threading as std_threading
 import time as std_time
@@ -324,3 +325,37 @@ def test_a_link_to_a_worker_of_another_run_is_recorded_by_its_name() -> None:
     woken = second.binding("Thread-2")
     woken.record(KIND_CODES[Kind.ACQUIRE], 0, link=woken.link_to(waker))
     assert [(e.worker, e.link) for e in second.take()] == [("Thread-2", "Thread-1")]
+
+
+def test_a_drain_pauses_the_collector_and_leaves_it_on() -> None:
+    """Decoding a batch makes one new tuple an event: with the cyclic collector on,
+    its passes (one per 700 new objects) made a drain 6x slower (docs/PERFORMANCE.md),
+    so it is paused and makes its one pass after the drain."""
+    rec = Recorder()
+    for i in range(20_000):
+        rec.emit_at(i, "main", Kind.PRINT, detail=i)
+    passes: list[str] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            passes.append(phase)
+
+    assert gc.isenabled()
+    gc.callbacks.append(count)
+    try:
+        assert len(rec.take()) == 20_000
+    finally:
+        gc.callbacks.remove(count)
+    assert len(passes) <= 1
+    assert gc.isenabled()
+
+
+def test_the_main_lane_starts_by_saying_it_is_the_main_lane() -> None:
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        pass
+    assert [(e.kind, e.detail) for e in rec.take()] == [
+        (Kind.START, "main"),
+        (Kind.RUN, None),
+        (Kind.DONE, None),
+    ]
