@@ -66,9 +66,8 @@ class _Sources(importlib.abc.MetaPathFinder):
     ) -> importlib.machinery.ModuleSpec | None:
         if fullname not in MODULES:
             return None
-        file = source_file(fullname)
-        search = [str(file.parent)] if file.name == "__init__.py" else None
-        return importlib.util.spec_from_file_location(fullname, file, submodule_search_locations=search)
+        # For an __init__.py the loader says "package" and the spec gets its folder.
+        return importlib.util.spec_from_file_location(fullname, source_file(fullname))
 
 
 def _compiled_unavailable() -> str:
