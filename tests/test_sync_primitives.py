@@ -12,7 +12,7 @@ from app.runner import find_wait_cycle
 from app.timeline import Event, Kind, LaneKind
 from app.traced import queue, threading
 from app.traced.shared import Shared, gauge
-from app.tracing import Recorder, bind
+from app.tracing import Recorder, Stop, bind
 from tests.helpers import wait_until
 
 
@@ -631,3 +631,40 @@ def test_resetting_a_barrier_releases_its_waiters_with_an_error_and_it_works_aga
         assert barrier.wait() == 1
         join_all([again])
     assert outcomes == {"Thread-2": 0}
+
+
+@pytest.mark.parametrize("waiter", ["get", "put"])
+def test_a_queue_wakes_its_waiter_at_once_not_at_its_next_slice(
+    monkeypatch: pytest.MonkeyPatch, waiter: str
+) -> None:
+    """A blocked get is woken by the put that gives it an item (a blocked put by the
+    get that makes room) at that moment: its lane must not show a wait that outlived
+    the hand-over. With slices of a minute, only the wake can end the wait in time."""
+    monkeypatch.setattr(threading, "POLL_S", 60.0)
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        q = queue.Queue(maxsize=1, name="q")
+        if waiter == "put":
+            q.put("filler")
+        done = std_threading.Event()
+        worker = threading.Thread(target=lambda: (q.get() if waiter == "get" else q.put("x"), done.set()))
+        worker.start()
+        wait_until(blocked(rec, "Thread-1", "q"), what=f"the {waiter} to wait")
+        if waiter == "get":
+            q.put("x")
+        else:
+            assert q.get() == "filler"
+        assert done.wait(20), f"the blocked {waiter} was not woken"
+        join_all([worker])
+
+
+@pytest.mark.parametrize("call", ["put", "get"])
+def test_a_queue_call_in_a_stopped_run_ends_the_worker_and_moves_no_item(call: str) -> None:
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        q = queue.Queue(name="q")
+        q.put("kept")
+        rec.stop("time limit")
+        with pytest.raises(Stop):
+            q.put("late") if call == "put" else q.get()
+        assert q.qsize() == 1
