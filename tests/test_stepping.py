@@ -34,7 +34,7 @@ from app.stepping import (
     run_once,
 )
 from app.timeline import Kind, LaneKind
-from app.traced import threading, time
+from app.traced import queue, threading, time
 from app.traced.shared import Shared
 from app.tracing import Recorder, Stop, bind
 from tests.helpers import wait_until
@@ -441,3 +441,41 @@ def test_a_step_runs_sleep_lasts_as_long_as_the_lesson_says() -> None:
     asleep = next(i for i, e in enumerate(events) if e.kind == Kind.IO)
     assert events[asleep + 1].kind == Kind.RUN
     assert events[asleep + 1].t_ns - events[asleep].t_ns >= 0.1e9
+
+
+def _put_on_a_full_queue(p: NoParams) -> Result:
+    q = queue.Queue(maxsize=1, name="q")
+    q.put("a")
+    t = threading.Thread(target=lambda: q.put("b"))
+    t.start()
+    q.get()
+    t.join()
+    return Result("done")
+
+
+def _get_on_an_empty_queue(p: NoParams) -> Result:
+    q = queue.Queue(name="q")
+    t = threading.Thread(target=q.get)
+    t.start()
+    q.put("a")
+    t.join()
+    return Result("done")
+
+
+@pytest.mark.parametrize(("program", "op"), [(_put_on_a_full_queue, "put"), (_get_on_an_empty_queue, "get")])
+def test_a_queue_call_that_would_wait_is_not_ready_until_the_other_side_moves(program: Any, op: str) -> None:
+    with gated(lesson(program), NoParams()) as (_, stepper, ended):
+
+        def thread_1() -> tuple[str, bool]:
+            return next((p.op, p.ready) for p in stepper.state().pending if p.worker == "Thread-1")
+
+        while not any(p.worker == "Thread-1" for p in stepper.state().pending):
+            stepper.step("main")
+        while thread_1()[0] != op:
+            stepper.step("Thread-1")
+        assert thread_1() == (op, False)
+        while thread_1() == (op, False):
+            stepper.step("main")  # until main has taken the item out (put in)
+        assert thread_1() == (op, True)
+        stepper.run_to_end(Policy.ROUND_ROBIN, seed=0)
+    assert ended["result"].summary == "done"
