@@ -633,38 +633,44 @@ def test_resetting_a_barrier_releases_its_waiters_with_an_error_and_it_works_aga
     assert outcomes == {"Thread-2": 0}
 
 
-@pytest.mark.parametrize("waiter", ["get", "put"])
+@pytest.mark.parametrize("waiter", ["get", "put", "join"])
 def test_a_queue_wakes_its_waiter_at_once_not_at_its_next_slice(
     monkeypatch: pytest.MonkeyPatch, waiter: str
 ) -> None:
     """A blocked get is woken by the put that gives it an item (a blocked put by the
-    get that makes room) at that moment: its lane must not show a wait that outlived
-    the hand-over. With slices of a minute, only the wake can end the wait in time."""
+    get that makes room, a join by the last task_done) at that moment: its lane must
+    not show a wait that outlived the hand-over. With slices of a minute, only the
+    wake can end the wait in time."""
     monkeypatch.setattr(threading, "POLL_S", 60.0)
     rec = Recorder()
     with bind(rec, "main", LaneKind.MAIN):
         q = queue.Queue(maxsize=1, name="q")
-        if waiter == "put":
+        if waiter != "get":
             q.put("filler")
+        calls = {"get": q.get, "put": lambda: q.put("x"), "join": q.join}
         done = std_threading.Event()
-        worker = threading.Thread(target=lambda: (q.get() if waiter == "get" else q.put("x"), done.set()))
+        worker = threading.Thread(target=lambda: (calls[waiter](), done.set()))
         worker.start()
         wait_until(blocked(rec, "Thread-1", "q"), what=f"the {waiter} to wait")
         if waiter == "get":
             q.put("x")
         else:
             assert q.get() == "filler"
+        if waiter == "join":
+            q.task_done()
         assert done.wait(20), f"the blocked {waiter} was not woken"
         join_all([worker])
 
 
-@pytest.mark.parametrize("call", ["put", "get"])
+@pytest.mark.parametrize("call", ["put", "get", "join"])
 def test_a_queue_call_in_a_stopped_run_ends_the_worker_and_moves_no_item(call: str) -> None:
     rec = Recorder()
     with bind(rec, "main", LaneKind.MAIN):
+        # Each call would go through at once if it were let: room, an item, nothing unfinished.
         q = queue.Queue(name="q")
-        q.put("kept")
+        if call == "get":
+            q.put("kept")
         rec.stop("time limit")
         with pytest.raises(Stop):
-            q.put("late") if call == "put" else q.get()
-        assert q.qsize() == 1
+            {"put": lambda: q.put("late"), "get": q.get, "join": q.join}[call]()
+        assert q.qsize() == (1 if call == "get" else 0)
