@@ -462,20 +462,38 @@ def _get_on_an_empty_queue(p: NoParams) -> Result:
     return Result("done")
 
 
-@pytest.mark.parametrize(("program", "op"), [(_put_on_a_full_queue, "put"), (_get_on_an_empty_queue, "get")])
+def _join_before_the_task_is_done(p: NoParams) -> Result:
+    q = queue.Queue(name="q")
+    q.put("a")
+    t = threading.Thread(target=q.join)
+    t.start()
+    q.get()
+    q.task_done()
+    t.join()
+    return Result("done")
+
+
+@pytest.mark.parametrize(
+    ("program", "op"),
+    [(_put_on_a_full_queue, "put"), (_get_on_an_empty_queue, "get"), (_join_before_the_task_is_done, "join")],
+)
 def test_a_queue_call_that_would_wait_is_not_ready_until_the_other_side_moves(program: Any, op: str) -> None:
+    """Thread-1's call would wait until main moves: the learner sees it not ready, steps
+    it into its wait, and sees it ready once main has moved."""
     with gated(lesson(program), NoParams()) as (_, stepper, ended):
 
-        def thread_1() -> tuple[str, bool]:
-            return next((p.op, p.ready) for p in stepper.state().pending if p.worker == "Thread-1")
+        def thread_1() -> tuple[str, bool, bool]:
+            return next((p.op, p.ready, p.waiting) for p in stepper.state().pending if p.worker == "Thread-1")
 
         while not any(p.worker == "Thread-1" for p in stepper.state().pending):
             stepper.step("main")
         while thread_1()[0] != op:
             stepper.step("Thread-1")
-        assert thread_1() == (op, False)
-        while thread_1() == (op, False):
-            stepper.step("main")  # until main has taken the item out (put in)
-        assert thread_1() == (op, True)
+        assert thread_1() == (op, False, False)
+        stepper.step("Thread-1")  # into its wait
+        assert thread_1() == (op, False, True)
+        while thread_1() == (op, False, True):
+            stepper.step("main")
+        assert thread_1() == (op, True, True)
         stepper.run_to_end(Policy.ROUND_ROBIN, seed=0)
     assert ended["result"].summary == "done"
