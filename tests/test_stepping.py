@@ -492,8 +492,11 @@ def test_a_queue_call_that_would_wait_is_not_ready_until_the_other_side_moves(pr
         assert thread_1() == (op, False, False)
         stepper.step("Thread-1")  # into its wait
         assert thread_1() == (op, False, True)
+        moved = ""
         while thread_1() == (op, False, True):
+            moved = next(p.op for p in stepper.state().pending if p.worker == "main")
             stepper.step("main")
         assert thread_1() == (op, True, True)
+        assert moved == {"put": "get", "get": "put", "join": "task_done"}[op]  # each is a step of its own
         stepper.run_to_end(Policy.ROUND_ROBIN, seed=0)
     assert ended["result"].summary == "done"
