@@ -359,3 +359,20 @@ def test_the_main_lane_starts_by_saying_it_is_the_main_lane() -> None:
         (Kind.RUN, None),
         (Kind.DONE, None),
     ]
+
+
+def test_a_lane_started_elsewhere_starts_at_its_measured_time_under_its_band() -> None:
+    rec = Recorder()
+    rec.band = "processes"
+    rec.start_lane("Process-1", LaneKind.PROCESS, at_ns=5)
+    assert [(e.t_ns, e.worker, e.kind, e.obj, e.detail) for e in rec.take()] == [
+        (5, "Process-1", Kind.START, "processes", "process")
+    ]
+    assert rec.bands == {"Process-1": "processes"}
+
+
+def test_an_event_nobody_caused_links_to_nobody() -> None:
+    rec = Recorder()
+    lane = rec.binding("Thread-1")  # interned first: id 1
+    lane.record(KIND_CODES[Kind.RUN], 0, link=lane.link_to(None))
+    assert [e.link for e in rec.take()] == [""]
