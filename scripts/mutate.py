@@ -571,6 +571,11 @@ def _function_of(node_id: str) -> str:
     return node_id.split(" - ", 1)[0].split("[", 1)[0]
 
 
+def _killed_by_a_test(status: str, detail: str) -> bool:
+    """A kill whose detail names the test that failed (not an import error or exit code)."""
+    return status in ("killed", "timeout") and detail.startswith("tests/")
+
+
 def _as_equivalent(status: str | None, known: bool) -> str | None:
     """A listed equivalent that nothing kills counts as equivalent, not as a survivor."""
     return "equivalent" if known and status in ("survived", "not covered") else status
@@ -641,7 +646,7 @@ def run_mutants(
     # in a module is the likeliest to catch the next, so it runs first.
     killers: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
     for outcome in outcomes:
-        if outcome.status in ("killed", "timeout") and outcome.detail.startswith("tests/"):
+        if _killed_by_a_test(outcome.status, outcome.detail):
             killers[outcome.mutant.module][outcome.detail] += 1
 
     def killers_first(mutant: Mutant, tests: list[str]) -> list[str]:
@@ -665,7 +670,7 @@ def run_mutants(
             status = "timeout"
         before = None
         if older is not None:
-            if status in ("killed", "timeout") and detail.startswith("tests/"):
+            if _killed_by_a_test(status, detail):
                 before = status if _function_of(detail) in older else "survived"
             elif status == "survived" and not any(_function_of(t) in older for t in tests):
                 before = "not covered"
@@ -675,7 +680,7 @@ def run_mutants(
         entry = {"id": mutant.id, "status": status, "before": before, "tests": len(tests), "seconds": seconds}
         with lock:
             finished[0] += 1
-            if status in ("killed", "timeout") and detail.startswith("tests/"):
+            if _killed_by_a_test(status, detail):
                 killers[mutant.module][detail] += 1
             with journal.open("a") as out:
                 out.write(json.dumps(entry | {"detail": detail}) + "\n")
