@@ -6,8 +6,10 @@ from __future__ import annotations
 import threading as std_threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from itertools import pairwise
+
+import pytest
 
 from app.sampler import Sampler
 from app.scenarios.proc_work import count_primes
@@ -15,6 +17,7 @@ from app.timeline import Event, Kind, LaneKind
 from app.traced import threading
 from app.traced import time as traced_time
 from app.tracing import Recorder, bind
+from tests.helpers import wait_until
 
 STATES = {Kind.START, Kind.RUN, Kind.IO, Kind.WAIT, Kind.GIL, Kind.DONE, Kind.CRASH}
 JOB = 60_000  # count the primes below this: ~0.2 s of CPU here
@@ -194,13 +197,34 @@ def test_a_sleeping_thread_is_drawn_sleeping_never_waiting_for_the_gil() -> None
     assert not [state for state in spent if state.startswith("gil")], spent
 
 
-def test_a_thread_that_slept_is_sampled_again_when_it_computes() -> None:
-    """After its sleep, a thread that competes for the GIL is drawn waiting when it
-    cannot run (for the GIL, or for a core on a busy machine): the sleep hands the lane
-    back to the sampler when it returns. Without that hand-back it shows no wait at all."""
+def _sleep_a_little(main_holds: threading.Lock) -> None:
+    traced_time.sleep(0.05)
 
-    def sleep_then_count() -> None:
-        traced_time.sleep(0.05)
+
+def _wait_for_a_lock(main_holds: threading.Lock) -> None:
+    with main_holds:
+        pass
+
+
+def _start_a_thread(main_holds: threading.Lock) -> None:
+    quick = threading.Thread(target=lambda: None)
+    quick.start()
+    std_threading.Thread.join(quick)  # untraced: only the start hands the lane back
+
+
+@pytest.mark.parametrize(
+    "first", [_sleep_a_little, _wait_for_a_lock, _start_a_thread], ids=["sleep", "lock", "start"]
+)
+def test_a_thread_that_waited_is_sampled_again_when_it_computes(
+    first: Callable[[threading.Lock], None],
+) -> None:
+    """After a sleep, a lock wait or starting a thread, a thread that competes for the
+    GIL is drawn waiting when it cannot run (for the GIL, or for a core on a busy
+    machine): every traced call that waits hands the lane back to the sampler when it
+    returns. Without that hand-back it shows no wait at all."""
+
+    def wait_then_count() -> None:
+        first(main_holds)
         awake.set()  # from here on both threads compute at once
         count_primes(JOB)
 
@@ -213,12 +237,17 @@ def test_a_thread_that_slept_is_sampled_again_when_it_computes() -> None:
     try:
         with bind(rec, "main", LaneKind.MAIN):
             awake = threading.Event()
+            main_holds = threading.Lock(name="held")
+            main_holds.acquire()
             workers = [
-                threading.Thread(target=sleep_then_count, name="sleeper"),
+                threading.Thread(target=wait_then_count, name="sleeper"),
                 threading.Thread(target=count_with_the_sleeper, name="counter"),
             ]
             for worker in workers:
                 worker.start()
+            if first is _wait_for_a_lock:
+                wait_until(lambda: rec.waiting_for.get("sleeper") == "held", what="the sleeper to wait")
+            main_holds.release()
             for worker in workers:
                 worker.join()
     finally:

@@ -6,6 +6,7 @@ untraced code that waits). The lessons over HTTP: tests/test_stepping_api.py.
 
 from __future__ import annotations
 
+import sys
 import threading as std_threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -498,5 +499,68 @@ def test_a_queue_call_that_would_wait_is_not_ready_until_the_other_side_moves(pr
             stepper.step("main")
         assert thread_1() == (op, True, True)
         assert moved == {"put": "get", "get": "put", "join": "task_done"}[op]  # each is a step of its own
+        stepper.run_to_end(Policy.ROUND_ROBIN, seed=0)
+    assert ended["result"].summary == "done"
+
+
+def _start_three_readers_then_join_them(p: NoParams) -> Result:
+    x = Shared(0, name="x")
+
+    def read() -> None:
+        x.value  # noqa: B018  # a traced read: one step
+
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join()
+    return Result("done")
+
+
+@contextmanager
+def slow_to_arrive() -> Iterator[None]:
+    """Every new thread is 0.2 s late to its first line of Python, as on a machine whose
+    cores are all busy (a profile hook the thread runs before anything else)."""
+    before = std_threading.getprofile()
+
+    def late(frame: Any, event: str, arg: Any) -> None:
+        sys.setprofile(None)  # once per thread
+        std_threading.Event().wait(0.2)  # a slow start, not a synchronisation
+
+    std_threading.setprofile(late)
+    try:
+        yield
+    finally:
+        std_threading.setprofile(before)  # type: ignore[arg-type]
+
+
+def test_a_started_thread_stands_at_its_def_line_and_a_join_waits_as_a_join() -> None:
+    """Each step of main's starts shows the new thread at once, before the line its
+    target begins at; a join that would wait is listed as a join, stepped into its wait
+    and ready once the thread ended; a finished wait leaves the wait-for graph."""
+    begins_at = (__file__, _start_three_readers_then_join_them.__code__.co_firstlineno + 3)
+    with (
+        slow_to_arrive(),
+        gated(lesson(_start_three_readers_then_join_them), NoParams()) as (rec, stepper, ended),
+    ):
+
+        def standing(worker: str) -> tuple[str, bool, bool] | None:
+            return next(
+                ((p.op, p.ready, p.waiting) for p in stepper.state().pending if p.worker == worker), None
+            )
+
+        for reader in ("Thread-1", "Thread-2", "Thread-3"):
+            state = stepper.step("main")  # start
+            [begin] = [p for p in state.pending if p.worker == reader]
+            assert (begin.op, (begin.file, begin.line)) == ("begin", begins_at)
+        assert standing("main") == ("join", False, False)
+        stepper.step("main")  # into its wait
+        assert standing("main") == ("join", False, True)
+        assert rec.waiting_for == {"main": "join Thread-1"}
+        while standing("Thread-1") is not None:
+            stepper.step("Thread-1")
+        assert standing("main") == ("join", True, True)
+        stepper.step("main")  # out of its wait, to its next join
+        assert "main" not in rec.waiting_for
         stepper.run_to_end(Policy.ROUND_ROBIN, seed=0)
     assert ended["result"].summary == "done"

@@ -1,0 +1,332 @@
+"""How the traced primitives wait, with real threads: asleep (not spinning), woken by
+the hand-over at once (not at their next slice), ended by their timeout however long
+a slice is, and never waiting at all in a stopped run.
+
+Every blocking call of a lesson waits in slices (`POLL_S`) so that a stopped run can
+end; the wake-up must still be the real primitive's. These tests lengthen the slice to
+a minute where only the wake-up, or the timeout, may end a wait in time.
+"""
+
+from __future__ import annotations
+
+import threading as std_threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from app.timeline import Kind, LaneKind, joining
+from app.traced import threading
+from app.tracing import Recorder, Stop, bind
+from tests.helpers import wait_until
+
+A_MINUTE = 60.0
+BOUND_S = 20.0  # far above any wake-up, far below a minute's slice
+
+
+@dataclass
+class Blocking:
+    """A call that blocks until `free()` is called from main."""
+
+    obj: str  # what the waiter waits on, as the wait-for graph names it
+    call: Callable[[], object]
+    free: Callable[[], None]
+
+
+def _lock(make: Callable[..., threading.Lock]) -> Callable[[], Blocking]:
+    def setup() -> Blocking:
+        lock = make(name="l")
+        lock.acquire()
+        return Blocking("l", lambda: lock.acquire() and lock.release(), lock.release)
+
+    return setup
+
+
+def _semaphore() -> Blocking:
+    slot = threading.Semaphore(0, name="s")
+    return Blocking("s", slot.acquire, slot.release)
+
+
+def _condition() -> Blocking:
+    cond = threading.Condition(name="c")
+
+    def wait() -> None:
+        with cond:
+            cond.wait()
+
+    def notify() -> None:
+        with cond:
+            cond.notify()
+
+    return Blocking("c", wait, notify)
+
+
+def _event() -> Blocking:
+    flag = threading.Event(name="e")
+    return Blocking("e", flag.wait, flag.set)
+
+
+def _barrier() -> Blocking:
+    barrier = threading.Barrier(2, name="b")
+
+    def arrive_last() -> None:
+        barrier.wait()
+
+    return Blocking("b", barrier.wait, arrive_last)
+
+
+def _join() -> Blocking:
+    go = std_threading.Event()
+    worker = threading.Thread(target=go.wait, name="joined")
+    worker.start()
+    return Blocking(joining("joined"), worker.join, go.set)
+
+
+BLOCKING = {
+    "Lock": _lock(threading.Lock),
+    "RLock": _lock(threading.RLock),
+    "Semaphore": _semaphore,
+    "Condition": _condition,
+    "Event": _event,
+    "Barrier": _barrier,
+    "join": _join,
+}
+
+
+@pytest.fixture
+def main_lane() -> Iterator[Recorder]:
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        yield rec
+
+
+def in_a_thread(
+    call: Callable[[], object], name: str = "waiter"
+) -> tuple[threading.Thread, std_threading.Event]:
+    """Run `call` in a traced thread; the event is set once it returned."""
+    returned = std_threading.Event()
+
+    def run() -> None:
+        call()
+        returned.set()
+
+    thread = threading.Thread(target=run, name=name)
+    thread.start()
+    return thread, returned
+
+
+@pytest.mark.parametrize("primitive", BLOCKING)
+def test_a_blocked_call_is_woken_by_its_hand_over_at_once_not_at_its_next_slice(
+    monkeypatch: pytest.MonkeyPatch, main_lane: Recorder, primitive: str
+) -> None:
+    monkeypatch.setattr(threading, "POLL_S", A_MINUTE)
+    blocking = BLOCKING[primitive]()
+    _, returned = in_a_thread(blocking.call)
+    wait_until(lambda: main_lane.waiting_for.get("waiter") == blocking.obj, what="the call to wait")
+    blocking.free()
+    assert returned.wait(BOUND_S), f"the blocked {primitive} call was not woken by its hand-over"
+
+
+@pytest.mark.parametrize("primitive", BLOCKING)
+def test_a_blocked_call_sleeps_until_it_is_woken(main_lane: Recorder, primitive: str) -> None:
+    """A waiting thread gives its core away: a wait that spun would cost the lesson's
+    other threads the CPU (and the GIL) it is meant to show them using."""
+    blocking = BLOCKING[primitive]()
+    spent: list[float] = []
+
+    def timed_call() -> None:
+        cpu, wall = time.thread_time(), time.monotonic()
+        blocking.call()
+        spent.extend([time.thread_time() - cpu, time.monotonic() - wall])
+
+    _, returned = in_a_thread(timed_call)
+    wait_until(lambda: main_lane.waiting_for.get("waiter") == blocking.obj, what="the call to wait")
+    std_threading.Event().wait(0.3)  # the length of the wait, not a synchronisation
+    blocking.free()
+    assert returned.wait(BOUND_S)
+    cpu_s, wall_s = spent
+    assert wall_s >= 0.3
+    assert cpu_s < 0.1 * wall_s, f"{primitive}: {cpu_s:.3f} s of CPU in a wait of {wall_s:.3f} s"
+
+
+def _timed_calls() -> dict[str, Callable[[], object]]:
+    """Each primitive's call with a timeout of 50 ms, on an object that stays blocked."""
+    lock, rlock = threading.Lock(name="l"), threading.RLock(name="r")
+    lock.acquire()
+    rlock.acquire()
+    cond = threading.Condition(name="c")
+    never_ends = std_threading.Event()
+    lingering = threading.Thread(target=never_ends.wait, name="lingering")
+    lingering.start()
+
+    def wait_on_cond() -> bool:
+        with cond:
+            return cond.wait(0.05)
+
+    def join_briefly() -> bool:
+        lingering.join(0.05)
+        still_there = lingering.is_alive()
+        never_ends.set()
+        return still_there
+
+    def wait_on_barrier() -> object:
+        try:
+            return threading.Barrier(2, name="b").wait(0.05)
+        except threading.BrokenBarrierError as broken:
+            return broken
+
+    return {
+        "Lock": lambda: lock.acquire(timeout=0.05),
+        "RLock": lambda: rlock.acquire(timeout=0.05),
+        "Semaphore": lambda: threading.Semaphore(0, name="s").acquire(timeout=0.05),
+        "Condition": wait_on_cond,
+        "Event": lambda: threading.Event(name="e").wait(0.05),
+        "Barrier": wait_on_barrier,
+        "join": join_briefly,
+    }
+
+
+@pytest.mark.parametrize("primitive", BLOCKING)
+def test_a_timed_call_ends_at_its_timeout_however_long_a_slice_is(
+    monkeypatch: pytest.MonkeyPatch, main_lane: Recorder, primitive: str
+) -> None:
+    monkeypatch.setattr(threading, "POLL_S", A_MINUTE)
+    call = _timed_calls()[primitive]
+    outcome: list[object] = []
+    _, returned = in_a_thread(lambda: outcome.append(call()))
+    assert returned.wait(BOUND_S), f"a {primitive} call with a 50 ms timeout waited for its slice"
+    [result] = outcome
+    expected = {"Barrier": threading.BrokenBarrierError, "join": bool}.get(primitive)
+    if expected is threading.BrokenBarrierError:
+        assert isinstance(result, expected)
+    elif primitive == "join":
+        assert result is True  # it returned while the thread still ran
+    else:
+        assert result is False
+
+
+def _calls_that_would_not_wait() -> dict[str, Callable[[], object]]:
+    """Each traced call on an object that lets it through at once."""
+    cond = threading.Condition(name="c")
+    cond.acquire()
+    flag = threading.Event(name="e")
+    flag.set()
+    ended = threading.Thread(target=lambda: None, name="ended")
+    ended.start()
+    std_threading.Thread.join(ended, 5)
+    return {
+        "Lock.acquire": threading.Lock(name="l").acquire,
+        "RLock.acquire": threading.RLock(name="r").acquire,
+        "Semaphore.acquire": threading.Semaphore(1, name="s").acquire,
+        "Condition.wait": lambda: cond.wait(0),
+        "Event.wait": flag.wait,
+        "Barrier.wait": threading.Barrier(1, name="b").wait,
+        "Thread.start": threading.Thread(target=lambda: None, name="unstarted").start,
+        "Thread.join": ended.join,
+    }
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        "Lock.acquire",
+        "RLock.acquire",
+        "Semaphore.acquire",
+        "Condition.wait",
+        "Event.wait",
+        "Barrier.wait",
+        "Thread.start",
+        "Thread.join",
+    ],
+)
+def test_in_a_stopped_run_every_traced_call_ends_the_worker_before_doing_anything(
+    main_lane: Recorder, call: str
+) -> None:
+    """A stopped run's program unwinds at its next traced call, even one that would go
+    straight through: nothing more is taken, released, started or recorded."""
+    calls = _calls_that_would_not_wait()
+    main_lane.take()
+    main_lane.stop("time limit")
+    with pytest.raises(Stop):
+        calls[call]()
+    assert [e for e in main_lane.take() if e.kind is not Kind.MARK] == []
+    assert "unstarted" not in [t.name for t in main_lane.threads() if t.is_alive()]
+
+
+def test_joining_a_thread_that_was_never_started_is_an_error_as_in_the_stdlib(main_lane: Recorder) -> None:
+    with pytest.raises(RuntimeError, match="before it is started"):
+        threading.Thread(target=lambda: None).join()
+
+
+def test_a_lock_used_by_a_later_run_is_named_in_that_run() -> None:
+    """A lesson may keep a lock at module level: each run's events name it in their own
+    string table, not in that of the run that made it."""
+    first, second = Recorder(), Recorder()
+    with bind(first, "main", LaneKind.MAIN):
+        kept = threading.Lock(name="kept")
+    with bind(second, "main", LaneKind.MAIN):
+        threading.Lock(name="made-here-first")  # takes the id "kept" had in the first run
+        with kept:
+            pass
+    assert [(e.kind, e.obj) for e in second.take() if e.kind in (Kind.ACQUIRE, Kind.RELEASE)] == [
+        (Kind.ACQUIRE, "kept"),
+        (Kind.RELEASE, "kept"),
+    ]
+
+
+def test_the_excepthook_called_without_a_thread_names_the_calling_lane(main_lane: Recorder) -> None:
+    """`threading.excepthook` as a lesson may call it itself: with no thread given it
+    reports on the lane that called it, as the stdlib names the current thread."""
+    error = ValueError("bad input")
+    threading.excepthook(std_threading.ExceptHookArgs((ValueError, error, None, None)))
+    [printed] = [e for e in main_lane.take() if e.kind is Kind.PRINT]
+    assert (printed.worker, printed.obj) == ("main", "stderr")
+    assert printed.detail == "Exception in thread main: ValueError: bad input"
+
+
+def test_a_start_that_waited_for_the_interpreter_is_drawn_as_a_wait_the_new_thread_ends(
+    main_lane: Recorder,
+) -> None:
+    """start() returns once the new thread runs; while another thread computes, that
+    takes a switch interval or more (the new thread must win the interpreter, then main
+    must win it back), and main's lane shows it as a wait the new thread ended."""
+    computing, enough = std_threading.Event(), std_threading.Event()
+
+    def compute() -> None:
+        computing.set()
+        while not enough.is_set():  # pure Python: it holds the interpreter until forced off
+            pass
+
+    busy = threading.Thread(target=compute, name="busy")
+    busy.start()
+    assert computing.wait(BOUND_S)
+    late = threading.Thread(target=lambda: None, name="late")
+    late.start()
+    enough.set()
+    for thread in (busy, late):
+        std_threading.Thread.join(thread, BOUND_S)
+    mine = [
+        (e.kind, e.obj, e.link, e.t_ns)
+        for e in main_lane.take()
+        if e.worker == "main" and e.obj == "start late"
+    ]
+    assert [(kind, obj, link) for kind, obj, link, _ in mine] == [
+        (Kind.WAIT, "start late", ""),
+        (Kind.RUN, "start late", "late"),
+    ]
+    assert mine[1][3] - mine[0][3] >= threading.START_WAIT_NS
+
+
+def test_only_a_start_that_took_a_millisecond_or_more_is_drawn_as_a_wait(main_lane: Recorder) -> None:
+    """A quick start is no wait worth a mark on the lane; a slow one is drawn for as
+    long as it took (most of these starts are quick on an idle interpreter)."""
+    threads = [threading.Thread(target=lambda: None) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        std_threading.Thread.join(thread, BOUND_S)
+    mine = [e for e in main_lane.take() if e.worker == "main" and e.obj.startswith("start ")]
+    for wait, ended in zip(mine[::2], mine[1::2], strict=True):
+        assert (wait.kind, ended.kind) == (Kind.WAIT, Kind.RUN)
+        assert ended.t_ns - wait.t_ns >= threading.START_WAIT_NS, (wait, ended)
