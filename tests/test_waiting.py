@@ -330,3 +330,68 @@ def test_only_a_start_that_took_a_millisecond_or_more_is_drawn_as_a_wait(main_la
     for wait, ended in zip(mine[::2], mine[1::2], strict=True):
         assert (wait.kind, ended.kind) == (Kind.WAIT, Kind.RUN)
         assert ended.t_ns - wait.t_ns >= threading.START_WAIT_NS, (wait, ended)
+
+
+@pytest.mark.parametrize("make", [threading.Lock, threading.RLock], ids=["Lock", "RLock"])
+def test_a_stopped_condition_waiter_takes_its_lock_back_once_the_holder_lets_go(
+    monkeypatch: pytest.MonkeyPatch, main_lane: Recorder, make: Callable[..., threading.Lock]
+) -> None:
+    """Stopped in `wait`, a worker leaves through its `with` block, which releases the
+    lock: it must hold it again first, so it waits for whoever holds it then (another
+    worker unwinding too), and the lock ends free, each release by its holder."""
+    monkeypatch.setattr(threading, "POLL_S", 0.01)  # a stopped waiter notices within 10 ms
+    lock = make(name="l")
+    cond = threading.Condition(lock, name="c")
+
+    def wait() -> None:
+        with cond:
+            cond.wait()
+
+    waiter, _ = in_a_thread(wait)
+    wait_until(lambda: main_lane.waiting_for.get("waiter") == "c", what="the waiter to wait")
+    lock.acquire()  # the waiter let it go to wait: main holds it when the stop comes
+    main_lane.stop("time limit")
+    std_threading.Event().wait(0.3)  # long enough for the waiter to be taking it back
+    lock.release()
+    std_threading.Thread.join(waiter, BOUND_S)
+    assert not waiter.is_alive()
+    on_the_lock = [(e.worker, e.kind) for e in main_lane.take() if e.obj == "l"]
+    assert on_the_lock[-4:] == [
+        ("main", Kind.ACQUIRE),
+        ("main", Kind.RELEASE),
+        ("waiter", Kind.ACQUIRE),  # taken back after main let go...
+        ("waiter", Kind.RELEASE),  # ...and released by its `with` block
+    ]
+    assert main_lane.owners == {}
+    assert not lock.locked()
+
+
+def test_releasing_two_slots_wakes_two_waiters_at_once(
+    monkeypatch: pytest.MonkeyPatch, main_lane: Recorder
+) -> None:
+    monkeypatch.setattr(threading, "POLL_S", A_MINUTE)
+    slots = threading.Semaphore(0, name="s")
+    waiters = [in_a_thread(slots.acquire, name=f"waiter-{i}") for i in (1, 2)]
+    wait_until(lambda: main_lane.waiting_for == {"waiter-1": "s", "waiter-2": "s"}, what="both to wait")
+    slots.release(2)
+    for thread, returned in waiters:
+        assert returned.wait(BOUND_S), f"{thread.name} was not woken by the release of two slots"
+
+
+def test_a_notified_waiter_is_no_longer_counted_as_waiting_before_it_runs_again(main_lane: Recorder) -> None:
+    """Once notified, a waiter waits for the notifier's lock (or a core), not for the
+    condition: the deadlock watchdog must not take it for stuck on `c` meanwhile."""
+    cond = threading.Condition(name="c")
+
+    def wait() -> None:
+        with cond:
+            cond.wait()
+
+    waiter, _ = in_a_thread(wait)
+    wait_until(lambda: main_lane.waiting_for.get("waiter") == "c", what="the waiter to wait")
+    with cond:
+        cond.notify()
+        # main still holds the lock: the waiter cannot have returned from wait()
+        assert main_lane.waiting_for.get("waiter") != "c"
+    std_threading.Thread.join(waiter, BOUND_S)
+    assert not waiter.is_alive()
