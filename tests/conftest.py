@@ -1,10 +1,12 @@
-"""Shared fixtures: the app over httpx's ASGI transport, and a real uvicorn server."""
+"""Shared fixtures: the app over httpx's ASGI transport, a real uvicorn server, and an
+OS slow to run new threads."""
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -71,3 +73,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Browser tests last: Playwright's sync API keeps its own asyncio loop alive for
     the session, which would clash with the anyio tests' loops if it started first."""
     items.sort(key=lambda item: "/e2e/" in str(item.path).replace(os.sep, "/"))
+
+
+@pytest.fixture
+def slow_to_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The OS is slow to run every new thread: 20 ms pass before it can say it has
+    started, as behind a thread holding the GIL on a busy machine (wrapped where the
+    stdlib creates its threads; the delay is the slowness, not a synchronisation)."""
+    create = threading._start_new_thread  # type: ignore[attr-defined]
+
+    def create_late(function: Callable[..., object], args: tuple[object, ...]) -> int:
+        def late() -> None:
+            threading.Event().wait(0.02)
+            function(*args)
+
+        return create(late, ())  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(threading, "_start_new_thread", create_late)

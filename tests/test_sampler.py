@@ -258,3 +258,26 @@ def test_a_thread_that_waited_is_sampled_again_when_it_computes(
     # run (a 10 % bar failed beside a browser soak, load 8 on 2 cores); none is drawn
     # without the hand-back.
     assert waited > 0, spent
+
+
+def test_a_slow_start_is_drawn_as_one_wait_with_nothing_sampled_inside(slow_to_run: None) -> None:
+    """While main waits in start() for the new thread to run, it is drawn waiting for
+    that thread ("start late"), not sampled as a lane that wants a CPU or the GIL: the
+    sampler draws nothing on it until start() has returned."""
+    rec = Recorder()
+    sampler = Sampler(rec).start()
+    try:
+        with bind(rec, "main", LaneKind.MAIN):
+            lates = [threading.Thread(target=lambda: None, name=f"late-{i}") for i in range(3)]
+            for late in lates:
+                count_primes(2_000)  # main computes between starts: a lane the sampler watches
+                late.start()
+            for late in lates:
+                late.join()
+    finally:
+        sampler.stop()
+    mine = [e for e in rec.take() if e.worker == "main" and e.kind in STATES]
+    waits = [i for i, e in enumerate(mine) if e.kind is Kind.WAIT and e.obj.startswith("start late")]
+    assert len(waits) == 3
+    for i in waits:
+        assert (mine[i + 1].kind, mine[i + 1].obj) == (Kind.RUN, mine[i].obj), mine[i : i + 3]

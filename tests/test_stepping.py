@@ -6,7 +6,6 @@ untraced code that waits). The lessons over HTTP: tests/test_stepping_api.py.
 
 from __future__ import annotations
 
-import sys
 import threading as std_threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -518,16 +517,22 @@ def _start_three_readers_then_join_them(p: NoParams) -> Result:
 
 
 @contextmanager
-def slow_to_arrive() -> Iterator[None]:
-    """Every new thread is 0.2 s late to its first line of Python, as on a machine whose
-    cores are all busy (a profile hook the thread runs before anything else)."""
+def slow_threads(*, arrive: float = 0.0, leave: float = 0.0) -> Iterator[None]:
+    """Every new thread is `arrive` s late to its first line of Python and `leave` s
+    late to exit after its last, as on a machine whose cores are all busy (a profile
+    hook each thread runs; the delays are the slowness, not a synchronisation)."""
     before = std_threading.getprofile()
+    arrived: set[int] = set()
+    bootstrap = std_threading.Thread._bootstrap_inner.__code__  # type: ignore[attr-defined]
 
-    def late(frame: Any, event: str, arg: Any) -> None:
-        sys.setprofile(None)  # once per thread
-        std_threading.Event().wait(0.2)  # a slow start, not a synchronisation
+    def hook(frame: Any, event: str, arg: Any) -> None:
+        if std_threading.get_ident() not in arrived:
+            arrived.add(std_threading.get_ident())
+            std_threading.Event().wait(arrive)
+        elif event == "return" and frame.f_code is bootstrap:
+            std_threading.Event().wait(leave)
 
-    std_threading.setprofile(late)
+    std_threading.setprofile(hook)
     try:
         yield
     finally:
@@ -540,7 +545,7 @@ def test_a_started_thread_stands_at_its_def_line_and_a_join_waits_as_a_join() ->
     and ready once the thread ended; a finished wait leaves the wait-for graph."""
     begins_at = (__file__, _start_three_readers_then_join_them.__code__.co_firstlineno + 3)
     with (
-        slow_to_arrive(),
+        slow_threads(arrive=0.2),
         gated(lesson(_start_three_readers_then_join_them), NoParams()) as (rec, stepper, ended),
     ):
 
@@ -562,5 +567,61 @@ def test_a_started_thread_stands_at_its_def_line_and_a_join_waits_as_a_join() ->
         assert standing("main") == ("join", True, True)
         stepper.step("main")  # out of its wait, to its next join
         assert "main" not in rec.waiting_for
+        stepper.run_to_end(Policy.ROUND_ROBIN, seed=0)
+    assert ended["result"].summary == "done"
+
+
+def _join_each_and_look(p: NoParams) -> Result:
+    readers = [threading.Thread(target=lambda: None) for _ in range(2)]
+    for reader in readers:
+        reader.start()
+    alive_after_join = []
+    for reader in readers:
+        reader.join()
+        alive_after_join.append(reader.is_alive())
+    return Result("joined", {"alive": alive_after_join})
+
+
+def test_a_stepped_join_returns_only_once_the_thread_is_gone() -> None:
+    """Stepped, a thread says its last word to the scheduler before its OS thread ends:
+    a join must still return only once it has ended, as `is_alive()` says."""
+    with slow_threads(leave=0.2), gated(lesson(_join_each_and_look), NoParams()) as (_, stepper, ended):
+        stepper.run_to_end(Policy.ROUND_ROBIN, seed=0)
+    assert ended["result"].values["alive"] == [False, False]
+
+
+def _hand_an_rlock_over(p: NoParams) -> Result:
+    r = threading.RLock(name="r")
+
+    def take_it_twice() -> None:
+        with r, r:
+            pass
+
+    t = threading.Thread(target=take_it_twice)
+    with r:
+        t.start()
+    t.join()
+    return Result("done")
+
+
+def test_an_rlock_acquire_is_a_step_ready_for_its_holder_and_once_it_is_free() -> None:
+    with gated(lesson(_hand_an_rlock_over), NoParams()) as (_, stepper, ended):
+
+        def standing(worker: str) -> tuple[str, str, bool] | None:
+            return next(((p.op, p.obj, p.ready) for p in stepper.state().pending if p.worker == worker), None)
+
+        assert standing("main") == ("acquire", "r", True)
+        stepper.step("main")
+        stepper.step("main")  # start
+        stepper.step("Thread-1")  # begin
+        assert standing("Thread-1") == ("acquire", "r", False)  # main holds it
+        stepper.step("Thread-1")  # into its wait: still an acquire, still not ready
+        assert standing("Thread-1") == ("acquire", "r", False)
+        assert [p.waiting for p in stepper.state().pending if p.worker == "Thread-1"] == [True]
+        assert standing("main") == ("release", "r", True)
+        stepper.step("main")
+        assert standing("Thread-1") == ("acquire", "r", True)
+        stepper.step("Thread-1")  # out of its wait: it holds it
+        assert standing("Thread-1") == ("acquire", "r", True)  # again: its holder never waits
         stepper.run_to_end(Policy.ROUND_ROBIN, seed=0)
     assert ended["result"].summary == "done"
