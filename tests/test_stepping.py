@@ -625,3 +625,71 @@ def test_an_rlock_acquire_is_a_step_ready_for_its_holder_and_once_it_is_free() -
         assert standing("Thread-1") == ("acquire", "r", True)  # again: its holder never waits
         stepper.run_to_end(Policy.ROUND_ROBIN, seed=0)
     assert ended["result"].summary == "done"
+
+
+def _wait_for_a_slot(p: NoParams) -> Result:
+    slots = threading.Semaphore(1, name="s")
+    got: list[bool] = []
+    t = threading.Thread(target=lambda: got.append(slots.acquire()))
+    got.append(slots.acquire())
+    t.start()
+    slots.release()
+    t.join()
+    return Result("done", {"got": got})
+
+
+def test_a_semaphore_acquire_is_a_step_not_ready_while_no_slot_is_free() -> None:
+    with gated(lesson(_wait_for_a_slot), NoParams()) as (_, stepper, ended):
+
+        def standing(worker: str) -> tuple[str, str, bool, bool] | None:
+            return next(
+                ((p.op, p.obj, p.ready, p.waiting) for p in stepper.state().pending if p.worker == worker),
+                None,
+            )
+
+        assert standing("main") == ("acquire", "s", True, False)
+        stepper.step("main")
+        stepper.step("main")  # start
+        stepper.step("Thread-1")  # begin
+        assert standing("Thread-1") == ("acquire", "s", False, False)  # main has the only slot
+        stepper.step("Thread-1")  # into its wait
+        assert standing("Thread-1") == ("acquire", "s", False, True)
+        assert standing("main") == ("release", "s", True, False)
+        stepper.step("main")
+        assert standing("Thread-1") == ("acquire", "s", True, True)
+        stepper.run_to_end(Policy.ROUND_ROBIN, seed=0)
+    assert ended["result"].values["got"] == [True, True]
+
+
+def _notify_a_waiter(p: NoParams) -> Result:
+    cond = threading.Condition(name="c")
+    ready: list[int] = []
+
+    def consume() -> None:
+        with cond:
+            while not ready:
+                cond.wait()
+
+    t = threading.Thread(target=consume)
+    t.start()
+    with cond:
+        ready.append(1)
+        cond.notify()
+    t.join()
+    return Result("done")
+
+
+def test_a_notify_is_a_step_of_its_own() -> None:
+    """Whether the notify comes before or after the waiter waits is the lesson: the
+    learner must be able to choose it, so it is a step."""
+    with gated(lesson(_notify_a_waiter), NoParams()) as (_, stepper, ended):
+        stepped = []
+        while pending := stepper.state().pending:
+            # main whenever it can go, so that Thread-1 waits only if it got there first
+            chosen = next((p for p in pending if p.ready and p.worker == "main"), None) or next(
+                p for p in pending if p.ready
+            )
+            stepped.append((chosen.worker, chosen.op, chosen.obj))
+            stepper.step(chosen.worker)
+    assert ended["result"].summary == "done"
+    assert ("main", "notify", "c") in stepped

@@ -420,3 +420,28 @@ def test_a_condition_wait_on_an_rlock_held_once_takes_it_back_once(main_lane: Re
         (Kind.ACQUIRE, 1),  # and took it back, once
         (Kind.RELEASE, 0),
     ]
+
+
+def test_a_waiter_that_left_on_a_stop_is_not_woken_by_a_later_notify(
+    monkeypatch: pytest.MonkeyPatch, main_lane: Recorder
+) -> None:
+    """A worker that held the lock when the run stopped may still notify before its next
+    traced call: the waiter that already left is no longer among those it wakes."""
+    monkeypatch.setattr(threading, "POLL_S", 0.01)  # a stopped waiter notices within 10 ms
+    cond = threading.Condition(name="c")
+
+    def wait() -> None:
+        with cond:
+            cond.wait()
+
+    waiter, _ = in_a_thread(wait)
+    wait_until(lambda: main_lane.waiting_for.get("waiter") == "c", what="the waiter to wait")
+    cond.acquire()
+    main_lane.stop("time limit")
+    std_threading.Event().wait(0.3)  # long enough for the waiter to leave its wait
+    cond.notify()
+    cond.release()
+    std_threading.Thread.join(waiter, BOUND_S)
+    assert not waiter.is_alive()
+    [notify] = [e for e in main_lane.take() if e.kind is Kind.NOTIFY]
+    assert notify.detail == []  # nobody waits any more
