@@ -679,17 +679,71 @@ def _notify_a_waiter(p: NoParams) -> Result:
     return Result("done")
 
 
-def test_a_notify_is_a_step_of_its_own() -> None:
+def step_through(stepper: Stepper, first: str) -> list[tuple[str, str, str]]:
+    """Step to the end, `first` whenever it can go, else the first worker ready;
+    (worker, op, obj) of every step."""
+    stepped = []
+    while pending := stepper.state().pending:
+        chosen = next((p for p in pending if p.ready and p.worker == first), None) or next(
+            p for p in pending if p.ready
+        )
+        stepped.append((chosen.worker, chosen.op, chosen.obj))
+        stepper.step(chosen.worker)
+    return stepped
+
+
+@pytest.mark.parametrize("first", ["main", "Thread-1"])
+def test_a_notify_and_a_conditions_release_are_steps_of_their_own(first: str) -> None:
     """Whether the notify comes before or after the waiter waits is the lesson: the
-    learner must be able to choose it, so it is a step."""
+    learner must be able to choose it, so each is a step (the wait lets go of the
+    condition's lock first, a step too)."""
     with gated(lesson(_notify_a_waiter), NoParams()) as (_, stepper, ended):
-        stepped = []
-        while pending := stepper.state().pending:
-            # main whenever it can go, so that Thread-1 waits only if it got there first
-            chosen = next((p for p in pending if p.ready and p.worker == "main"), None) or next(
-                p for p in pending if p.ready
-            )
-            stepped.append((chosen.worker, chosen.op, chosen.obj))
-            stepper.step(chosen.worker)
+        stepped = step_through(stepper, first)
     assert ended["result"].summary == "done"
     assert ("main", "notify", "c") in stepped
+    if first == "Thread-1":  # it waits before main notifies
+        waits = stepped.index(("Thread-1", "release", "c.lock"))
+        assert ("main", "notify", "c") in stepped[waits + 1 :]
+
+
+def _set_an_event(p: NoParams) -> Result:
+    flag = threading.Event(name="e")
+    t = threading.Thread(target=flag.wait)
+    t.start()
+    flag.set()
+    t.join()
+    return Result("done")
+
+
+def _meet_at_a_barrier(p: NoParams) -> Result:
+    barrier = threading.Barrier(2, name="b")
+    t = threading.Thread(target=barrier.wait)
+    t.start()
+    barrier.wait()
+    t.join()
+    return Result("done")
+
+
+@pytest.mark.parametrize(("program", "obj"), [(_set_an_event, "e"), (_meet_at_a_barrier, "b")])
+def test_an_event_or_barrier_wait_is_a_step_ready_only_once_it_could_return(program: Any, obj: str) -> None:
+    with gated(lesson(program), NoParams()) as (_, stepper, ended):
+
+        def standing(worker: str) -> tuple[str, str, bool, bool] | None:
+            return next(
+                ((p.op, p.obj, p.ready, p.waiting) for p in stepper.state().pending if p.worker == worker),
+                None,
+            )
+
+        stepper.step("main")  # start
+        stepper.step("Thread-1")  # begin
+        if obj == "e":  # nobody has set it: the wait would block
+            assert standing("Thread-1") == ("wait", "e", False, False)
+        else:  # the first party to arrive: it can always arrive
+            assert standing("Thread-1") == ("wait", "b", True, False)
+        stepper.step("Thread-1")  # into its wait
+        assert standing("Thread-1") == ("wait", obj, False, True)
+        assert standing("main")[:2] == {"e": ("set", "e"), "b": ("wait", "b")}[obj]  # type: ignore[index]
+        stepper.step("main")
+        assert standing("Thread-1") == ("wait", obj, True, True)
+        stepper.run_to_end(Policy.ROUND_ROBIN, seed=0)
+    assert ended["result"].summary == "done"

@@ -445,3 +445,116 @@ def test_a_waiter_that_left_on_a_stop_is_not_woken_by_a_later_notify(
     assert not waiter.is_alive()
     [notify] = [e for e in main_lane.take() if e.kind is Kind.NOTIFY]
     assert notify.detail == []  # nobody waits any more
+
+
+def test_an_event_wait_that_was_woken_returns_true_and_a_later_set_wakes_nobody(main_lane: Recorder) -> None:
+    flag = threading.Event(name="e")
+    woke: list[bool] = []
+    waiter, _ = in_a_thread(lambda: woke.append(flag.wait()))
+    wait_until(lambda: main_lane.waiting_for.get("waiter") == "e", what="the waiter to wait")
+    flag.set()
+    std_threading.Thread.join(waiter, BOUND_S)
+    flag.clear()
+    flag.set()  # the waiter has gone: this set wakes nobody
+    assert woke == [True]
+    assert [e.detail for e in main_lane.take() if e.kind is Kind.NOTIFY] == [["waiter"], []]
+
+
+def _party(
+    barrier: threading.Barrier, outcomes: dict[str, object], timeout: float | None = None
+) -> Callable[[], None]:
+    def wait() -> None:
+        try:
+            outcomes[std_threading.current_thread().name] = barrier.wait(timeout)
+        except threading.BrokenBarrierError as broken:
+            outcomes[std_threading.current_thread().name] = broken
+
+    return wait
+
+
+@pytest.mark.parametrize("breaker", ["a party's timeout", "abort", "reset"])
+def test_a_broken_barrier_wakes_its_waiters_at_once(
+    monkeypatch: pytest.MonkeyPatch, main_lane: Recorder, breaker: str
+) -> None:
+    monkeypatch.setattr(threading, "POLL_S", A_MINUTE)
+    barrier = threading.Barrier(3, name="b")
+    outcomes: dict[str, object] = {}
+    _, returned = in_a_thread(_party(barrier, outcomes))
+    wait_until(lambda: main_lane.waiting_for.get("waiter") == "b", what="a party to wait")
+    if breaker == "a party's timeout":
+        in_a_thread(_party(barrier, outcomes, timeout=0.05), name="hasty")
+    elif breaker == "abort":
+        barrier.abort()
+    else:
+        barrier.reset()
+    assert returned.wait(BOUND_S), f"the waiting party was not woken by the {breaker}"
+    assert isinstance(outcomes["waiter"], threading.BrokenBarrierError)
+
+
+def test_a_reset_barrier_starts_a_phase_of_its_own(main_lane: Recorder) -> None:
+    """After a reset, parties wait for a new round: no earlier round's release lets a
+    lone party through, and the phases are numbered on (the aborted one counts)."""
+    barrier = threading.Barrier(2, name="b")
+    outcomes: dict[str, object] = {}
+    first, _ = in_a_thread(_party(barrier, outcomes), name="first")
+    wait_until(lambda: main_lane.waiting_for.get("first") == "b", what="a party to wait")
+    assert barrier.wait() == 1  # round 1 released
+    std_threading.Thread.join(first, BOUND_S)
+    early, _ = in_a_thread(_party(barrier, outcomes), name="early")
+    wait_until(lambda: main_lane.waiting_for.get("early") == "b", what="a party of round 2 to wait")
+    barrier.reset()  # round 2 aborted
+    std_threading.Thread.join(early, BOUND_S)
+    lone, _ = in_a_thread(_party(barrier, outcomes, timeout=0.05), name="lone")
+    std_threading.Thread.join(lone, BOUND_S)
+    assert isinstance(outcomes["lone"], threading.BrokenBarrierError)  # it waited alone, then gave up
+    barrier.reset()
+    last, _ = in_a_thread(_party(barrier, outcomes), name="last")
+    wait_until(lambda: main_lane.waiting_for.get("last") == "b", what="a party of the last round to wait")
+    barrier.wait()
+    std_threading.Thread.join(last, BOUND_S)
+    assert outcomes["first"] == 0
+    assert isinstance(outcomes["early"], threading.BrokenBarrierError)
+    # round 1 released, round 2 aborted by a reset, round 3 broken by a timeout, round 4 released
+    assert [e.detail for e in main_lane.take() if e.kind is Kind.NOTIFY] == [1, 4]
+
+
+def test_a_party_that_leaves_a_barrier_on_a_stop_breaks_it(
+    monkeypatch: pytest.MonkeyPatch, main_lane: Recorder
+) -> None:
+    """As the stdlib's abort(): the others must not wait for a party that will never come back."""
+    monkeypatch.setattr(threading, "POLL_S", 0.01)
+    barrier = threading.Barrier(2, name="b")
+    waiter, _ = in_a_thread(lambda: barrier.wait())
+    wait_until(lambda: main_lane.waiting_for.get("waiter") == "b", what="a party to wait")
+    main_lane.stop("time limit")
+    std_threading.Thread.join(waiter, BOUND_S)
+    assert not waiter.is_alive()
+    assert barrier.broken
+
+
+def test_a_holder_that_never_lets_go_keeps_its_rlock_whole_when_a_stopped_waiter_gives_up(
+    monkeypatch: pytest.MonkeyPatch, main_lane: Recorder
+) -> None:
+    """A stopped Condition waiter gives up taking its RLock back after a while (here
+    0.1 s): the holder's depth is left as it was, so its own releases still work."""
+    monkeypatch.setattr(threading, "POLL_S", 0.01)
+    monkeypatch.setattr(threading, "_RECLAIM_S", 0.1)
+    lock = threading.RLock(name="r")
+    cond = threading.Condition(lock, name="c")
+
+    def wait() -> None:
+        with cond:
+            cond.wait()
+
+    waiter, _ = in_a_thread(wait)
+    wait_until(lambda: main_lane.waiting_for.get("waiter") == "c", what="the waiter to wait")
+    lock.acquire()
+    lock.acquire()  # main holds it twice
+    main_lane.stop("time limit")
+    std_threading.Thread.join(waiter, BOUND_S)  # it gave up, and left
+    assert not waiter.is_alive()
+    assert main_lane.owners == {"r": "main"}
+    lock.release()
+    assert main_lane.owners == {"r": "main"}  # still held once
+    lock.release()
+    assert main_lane.owners == {}
