@@ -224,23 +224,9 @@ class Sampler:
     def _close(self, lane: _Lane, t1: int, cpu1: int, queued1: int) -> None:
         """Draw the interval [lane.t0, t1] and open the next one at t1."""
         assert lane.t0 is not None
-        t0, wall, ran = lane.t0, t1 - lane.t0, cpu1 - lane.cpu0
-        pieces: list[tuple[int, str]] = []
-        if ran * 2 >= wall:
-            pieces.append((t0, RUN))
-        else:
-            off, queued = wall - max(ran, 0), max(0, queued1 - lane.queued0)
-            others = self._busy_total - lane.others0 - max(ran, 0) - queued  # the other lanes, meanwhile
-            gil = 0 if lane.core_only else max(0, min(off - queued, others))
-            core = off - gil
-            at = t0
-            for state, length in ((GIL, off - core), (CORE, core)):
-                if length >= MIN_PART_NS:
-                    pieces.append((at, state))
-                    at += length
-            if t1 - at >= MIN_PART_NS or not pieces:
-                pieces.append((at, RUN))
-        for at, state in pieces:
+        ran, queued = cpu1 - lane.cpu0, queued1 - lane.queued0
+        others = self._busy_total - lane.others0 - max(ran, 0) - max(queued, 0)  # the other lanes, meanwhile
+        for at, state in split_interval(lane.t0, t1, ran, queued, others, core_only=lane.core_only):
             if state != lane.drawn:
                 if state == RUN:
                     self.rec.emit_at(at, lane.name, Kind.RUN)
@@ -249,6 +235,31 @@ class Sampler:
                 lane.drawn = state
         lane.t0, lane.cpu0, lane.queued0, lane.pending = t1, cpu1, queued1, False
         lane.others0 = self._busy_total
+
+
+def split_interval(
+    t0: int, t1: int, ran: int, queued: int, others: int, *, core_only: bool
+) -> list[tuple[int, str]]:
+    """What the interval [t0, t1] (ns) of a lane that should be running is drawn as:
+    (start, state) pieces in time order, states GIL, CORE or RUN (see the module
+    docstring). `ran`: the CPU time the lane gained; `queued`: the time it spent in the
+    run queue; `others`: the CPU and queue time of the run's other lanes meanwhile (a
+    holder of the GIL among them); `core_only`: a process lane, alone in its interpreter."""
+    wall = t1 - t0
+    if ran * 2 >= wall:
+        return [(t0, RUN)]
+    off, queued = wall - max(ran, 0), max(0, queued)
+    gil = 0 if core_only else max(0, min(off - queued, others))
+    core = off - gil
+    pieces: list[tuple[int, str]] = []
+    at = t0
+    for state, length in ((GIL, gil), (CORE, core)):
+        if length >= MIN_PART_NS:
+            pieces.append((at, state))
+            at += length
+    if t1 - at >= MIN_PART_NS or not pieces:
+        pieces.append((at, RUN))
+    return pieces
 
 
 def _queued(lane: _Lane) -> int:

@@ -11,7 +11,7 @@ from itertools import pairwise
 
 import pytest
 
-from app.sampler import Sampler
+from app.sampler import Sampler, split_interval
 from app.scenarios.proc_work import count_primes
 from app.timeline import Event, Kind, LaneKind
 from app.traced import threading
@@ -281,3 +281,40 @@ def test_a_slow_start_is_drawn_as_one_wait_with_nothing_sampled_inside(slow_to_r
     assert len(waits) == 3
     for i in waits:
         assert (mine[i + 1].kind, mine[i + 1].obj) == (Kind.RUN, mine[i].obj), mine[i : i + 3]
+
+
+MS = 1_000_000
+
+
+@pytest.mark.parametrize(
+    ("ran", "queued", "others", "core_only", "drawn"),
+    [
+        # on a CPU half of the time or more: it ran (a short steal does not show)
+        (5 * MS, 0, 10 * MS, False, [(0, "run")]),
+        # a nanosecond less: off the CPU first, and with no other lane busy not for the GIL
+        (5 * MS - 1, 0, 0, False, [(0, "CPU"), (5 * MS + 1, "run")]),
+        # never on a CPU while the other lanes ran all along: the GIL, then nothing to run
+        (0, 0, 10 * MS, False, [(0, "GIL")]),
+        # never on a CPU, queued for one all along: a wait for a core, whatever the others did
+        (0, 10 * MS, 10 * MS, False, [(0, "CPU")]),
+        # 8 ms off the CPU, 3 of them queued, the others busy 4 ms: 4 ms for the GIL
+        # (no more than the others were busy), the rest for a core, then the 2 ms it ran
+        (2 * MS, 3 * MS, 4 * MS, False, [(0, "GIL"), (4 * MS, "CPU"), (8 * MS, "run")]),
+        # the same for a process lane: alone in its interpreter, it only waits for cores
+        (2 * MS, 3 * MS, 4 * MS, True, [(0, "CPU"), (8 * MS, "run")]),
+        # a GIL wait under 0.2 ms is not drawn on its own: it goes to the next piece
+        (4.9 * MS, 5 * MS, 10 * MS, False, [(0, "CPU"), (5 * MS, "run")]),
+        # clocks read a hair apart can go backwards: no negative CPU or queue time
+        (-1, -1, 10 * MS, False, [(0, "GIL")]),
+    ],
+)
+def test_an_interval_off_the_cpu_is_split_into_gil_then_core_then_run(
+    ran: float, queued: int, others: int, core_only: bool, drawn: list[tuple[int, str]]
+) -> None:
+    """The sampler's estimate for one 10 ms interval of a lane that should be running,
+    from its clocks: exact pieces for exact numbers."""
+    assert split_interval(0, 10 * MS, int(ran), queued, others, core_only=core_only) == drawn
+
+
+def test_an_interval_too_short_to_split_is_drawn_as_it_ends_running() -> None:
+    assert split_interval(7 * MS, 7 * MS + 300_000, 110_000, 0, 10 * MS, core_only=False) == [(7 * MS, "run")]
