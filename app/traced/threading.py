@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import Any
 
 from librt.threading import Lock as Mutex
-from mypy_extensions import i64, mypyc_attr
+from mypy_extensions import i64
 
 from app.timeline import Kind, LaneKind, joining
 from app.tracing import (
@@ -133,10 +133,12 @@ def excepthook(args: _threading.ExceptHookArgs) -> None:
     rec.emit(me, Kind.PRINT, "stderr", detail=f"Exception in thread {thread}: {error}")
 
 
-@mypyc_attr(native_class=False)  # a subclass of the stdlib's Thread: a Python class, compiled or not
 class Thread(_threading.Thread):
     """`threading.Thread` that draws a lane: `start` when started, `run` while its
-    target runs, then `done` or `crash` (with the error)."""
+    target runs, then `done` or `crash` (with the error).
+
+    A subclass of the stdlib's Thread, so a Python class even when compiled (mypyc
+    makes every class with a Python base one)."""
 
     def __init__(
         self,
