@@ -535,10 +535,10 @@ def test_a_party_that_leaves_a_barrier_on_a_stop_breaks_it(
 def test_a_holder_that_never_lets_go_keeps_its_rlock_whole_when_a_stopped_waiter_gives_up(
     monkeypatch: pytest.MonkeyPatch, main_lane: Recorder
 ) -> None:
-    """A stopped Condition waiter gives up taking its RLock back after a while (here
-    0.1 s): the holder's depth is left as it was, so its own releases still work."""
+    """A stopped Condition waiter gives up taking its RLock back after 2 s, so that a
+    stop ends it even when the holder never lets go: the holder's depth is left as it
+    was, so its own releases still work."""
     monkeypatch.setattr(threading, "POLL_S", 0.01)
-    monkeypatch.setattr(threading, "_RECLAIM_S", 0.1)
     lock = threading.RLock(name="r")
     cond = threading.Condition(lock, name="c")
 
@@ -551,10 +551,24 @@ def test_a_holder_that_never_lets_go_keeps_its_rlock_whole_when_a_stopped_waiter
     lock.acquire()
     lock.acquire()  # main holds it twice
     main_lane.stop("time limit")
-    std_threading.Thread.join(waiter, BOUND_S)  # it gave up, and left
+    std_threading.Thread.join(waiter, 5.0)  # it gives up after 2 s, and leaves
     assert not waiter.is_alive()
     assert main_lane.owners == {"r": "main"}
     lock.release()
     assert main_lane.owners == {"r": "main"}  # still held once
     lock.release()
     assert main_lane.owners == {}
+
+
+def test_a_stop_ends_a_blocked_call_within_a_few_slices(main_lane: Recorder) -> None:
+    """A blocked worker checks the stop flag between slices of 50 ms: a stopped run's
+    workers are gone well within half a second (the page's Stop button, a deadlock
+    found), even beside a busy machine's other work."""
+    blocking = _lock(threading.Lock)()
+    waiter, _ = in_a_thread(lambda: blocking.call())
+    wait_until(lambda: main_lane.waiting_for.get("waiter") == "l", what="the call to wait")
+    stopped = time.monotonic()
+    main_lane.stop("stopped by a viewer")
+    std_threading.Thread.join(waiter, BOUND_S)
+    assert not waiter.is_alive()
+    assert time.monotonic() - stopped < 0.4
