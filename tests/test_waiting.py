@@ -572,3 +572,16 @@ def test_a_stop_ends_a_blocked_call_within_a_few_slices(main_lane: Recorder) -> 
     std_threading.Thread.join(waiter, BOUND_S)
     assert not waiter.is_alive()
     assert time.monotonic() - stopped < 0.4
+
+
+@pytest.mark.parametrize("make", [threading.Semaphore, threading.BoundedSemaphore])
+def test_a_semaphore_made_without_a_size_has_one_slot_as_in_the_stdlib(
+    main_lane: Recorder, make: Callable[[], threading.Semaphore]
+) -> None:
+    slots = make()
+    assert slots.acquire(blocking=False) is True
+    assert slots.acquire(blocking=False) is False
+    slots.release()
+    if make is threading.BoundedSemaphore:
+        with pytest.raises(ValueError, match="released too many times"):
+            slots.release()
