@@ -20,6 +20,7 @@ from app.timeline import Kind, LaneKind, joining
 from app.traced import threading
 from app.tracing import Recorder, Stop, bind
 from tests.helpers import wait_until
+from tests.test_sync_primitives import barrier_party
 
 A_MINUTE = 60.0
 BOUND_S = 20.0  # far above any wake-up, far below a minute's slice
@@ -114,6 +115,18 @@ def in_a_thread(
     thread = threading.Thread(target=run, name=name)
     thread.start()
     return thread, returned
+
+
+def a_waiter_on(cond: threading.Condition, main_lane: Recorder) -> threading.Thread:
+    """A traced thread named "waiter" in `with cond: cond.wait()`, once it waits."""
+
+    def wait() -> None:
+        with cond:
+            cond.wait()
+
+    waiter, _ = in_a_thread(wait)
+    wait_until(lambda: main_lane.waiting_for.get("waiter") == cond.name, what="the waiter to wait")
+    return waiter
 
 
 @pytest.mark.parametrize("primitive", BLOCKING)
@@ -330,12 +343,7 @@ def test_a_stopped_condition_waiter_takes_its_lock_back_once_the_holder_lets_go(
     lock = make(name="l")
     cond = threading.Condition(lock, name="c")
 
-    def wait() -> None:
-        with cond:
-            cond.wait()
-
-    waiter, _ = in_a_thread(wait)
-    wait_until(lambda: main_lane.waiting_for.get("waiter") == "c", what="the waiter to wait")
+    waiter = a_waiter_on(cond, main_lane)
     lock.acquire()  # the waiter let it go to wait: main holds it when the stop comes
     main_lane.stop("time limit")
     std_threading.Event().wait(0.3)  # long enough for the waiter to be taking it back
@@ -370,12 +378,7 @@ def test_a_notified_waiter_is_no_longer_counted_as_waiting_before_it_runs_again(
     condition: the deadlock watchdog must not take it for stuck on `c` meanwhile."""
     cond = threading.Condition(name="c")
 
-    def wait() -> None:
-        with cond:
-            cond.wait()
-
-    waiter, _ = in_a_thread(wait)
-    wait_until(lambda: main_lane.waiting_for.get("waiter") == "c", what="the waiter to wait")
+    waiter = a_waiter_on(cond, main_lane)
     with cond:
         cond.notify()
         # main still holds the lock: the waiter cannot have returned from wait()
@@ -429,12 +432,7 @@ def test_a_waiter_that_left_on_a_stop_is_not_woken_by_a_later_notify(
     monkeypatch.setattr(threading, "POLL_S", 0.01)  # a stopped waiter notices within 10 ms
     cond = threading.Condition(name="c")
 
-    def wait() -> None:
-        with cond:
-            cond.wait()
-
-    waiter, _ = in_a_thread(wait)
-    wait_until(lambda: main_lane.waiting_for.get("waiter") == "c", what="the waiter to wait")
+    waiter = a_waiter_on(cond, main_lane)
     cond.acquire()
     main_lane.stop("time limit")
     std_threading.Event().wait(0.3)  # long enough for the waiter to leave its wait
@@ -459,18 +457,6 @@ def test_an_event_wait_that_was_woken_returns_true_and_a_later_set_wakes_nobody(
     assert [e.detail for e in main_lane.take() if e.kind is Kind.NOTIFY] == [["waiter"], []]
 
 
-def _party(
-    barrier: threading.Barrier, outcomes: dict[str, object], timeout: float | None = None
-) -> Callable[[], None]:
-    def wait() -> None:
-        try:
-            outcomes[std_threading.current_thread().name] = barrier.wait(timeout)
-        except threading.BrokenBarrierError as broken:
-            outcomes[std_threading.current_thread().name] = broken
-
-    return wait
-
-
 @pytest.mark.parametrize("breaker", ["a party's timeout", "abort", "reset"])
 def test_a_broken_barrier_wakes_its_waiters_at_once(
     monkeypatch: pytest.MonkeyPatch, main_lane: Recorder, breaker: str
@@ -478,10 +464,10 @@ def test_a_broken_barrier_wakes_its_waiters_at_once(
     monkeypatch.setattr(threading, "POLL_S", A_MINUTE)
     barrier = threading.Barrier(3, name="b")
     outcomes: dict[str, object] = {}
-    _, returned = in_a_thread(_party(barrier, outcomes))
+    _, returned = in_a_thread(barrier_party(barrier, outcomes))
     wait_until(lambda: main_lane.waiting_for.get("waiter") == "b", what="a party to wait")
     if breaker == "a party's timeout":
-        in_a_thread(_party(barrier, outcomes, timeout=0.05), name="hasty")
+        in_a_thread(barrier_party(barrier, outcomes, timeout=0.05), name="hasty")
     elif breaker == "abort":
         barrier.abort()
     else:
@@ -495,19 +481,19 @@ def test_a_reset_barrier_starts_a_phase_of_its_own(main_lane: Recorder) -> None:
     lone party through, and the phases are numbered on (the aborted one counts)."""
     barrier = threading.Barrier(2, name="b")
     outcomes: dict[str, object] = {}
-    first, _ = in_a_thread(_party(barrier, outcomes), name="first")
+    first, _ = in_a_thread(barrier_party(barrier, outcomes), name="first")
     wait_until(lambda: main_lane.waiting_for.get("first") == "b", what="a party to wait")
     assert barrier.wait() == 1  # round 1 released
     std_threading.Thread.join(first, BOUND_S)
-    early, _ = in_a_thread(_party(barrier, outcomes), name="early")
+    early, _ = in_a_thread(barrier_party(barrier, outcomes), name="early")
     wait_until(lambda: main_lane.waiting_for.get("early") == "b", what="a party of round 2 to wait")
     barrier.reset()  # round 2 aborted
     std_threading.Thread.join(early, BOUND_S)
-    lone, _ = in_a_thread(_party(barrier, outcomes, timeout=0.05), name="lone")
+    lone, _ = in_a_thread(barrier_party(barrier, outcomes, timeout=0.05), name="lone")
     std_threading.Thread.join(lone, BOUND_S)
     assert isinstance(outcomes["lone"], threading.BrokenBarrierError)  # it waited alone, then gave up
     barrier.reset()
-    last, _ = in_a_thread(_party(barrier, outcomes), name="last")
+    last, _ = in_a_thread(barrier_party(barrier, outcomes), name="last")
     wait_until(lambda: main_lane.waiting_for.get("last") == "b", what="a party of the last round to wait")
     barrier.wait()
     std_threading.Thread.join(last, BOUND_S)
@@ -541,12 +527,7 @@ def test_a_holder_that_never_lets_go_keeps_its_rlock_whole_when_a_stopped_waiter
     lock = threading.RLock(name="r")
     cond = threading.Condition(lock, name="c")
 
-    def wait() -> None:
-        with cond:
-            cond.wait()
-
-    waiter, _ = in_a_thread(wait)
-    wait_until(lambda: main_lane.waiting_for.get("waiter") == "c", what="the waiter to wait")
+    waiter = a_waiter_on(cond, main_lane)
     lock.acquire()
     lock.acquire()  # main holds it twice
     main_lane.stop("time limit")
