@@ -31,6 +31,9 @@ from app.tracing import Recorder, here
 
 STATE_NAMES = ("start", "run", "io", "wait", "gil", "cpu")  # "cpu": a gil event with obj "CPU"
 PROCESS_KINDS = frozenset({LaneKind.PROCESS, LaneKind.POOL_WORKER})
+# Lanes that kept fewer cores busy than this on average took turns (one core, and the
+# scheduler's slack): what threads doing CPU-bound Python under the GIL do.
+TOOK_TURNS_BELOW_CORES = 1.3
 
 
 def allowed_cores() -> float:

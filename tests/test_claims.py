@@ -56,6 +56,60 @@ async def test_a_verdict_needs_finished_runs_of_the_claim_s_own_lessons(client: 
     assert (await client.get("/claims/1/verdict", params={"run": ["nope"]})).status_code == 404
 
 
+def compare_cpu(threads: dict[str, object], *, gil: bool) -> Finished:
+    """A finished compare-cpu run with these threads' numbers (the rest as measured on an idle
+    machine): 1000 ms in turn, 4 processes 1.9×, both cores free in every phase."""
+    models = {
+        "sequential": {"workers": 1, "wall_ms": 1000.0, "speedup": 1.0, "available_cores": 2.0},
+        "threads": {"workers": 4, "available_cores": 2.0, **threads},
+        "processes": {"workers": 4, "speedup": 1.9, "available_cores": 2.0},
+    }
+    values = {"models": models, "cores": 2, "interpreter": {"gil_enabled": gil}}
+    return Finished({"scenario": "compare-cpu", "status": "done", "result": {"values": values}}, [])
+
+
+@pytest.mark.parametrize(
+    ("threads", "gil", "found", "words"),
+    [
+        # Beside two CPU hogs (measured in the soak): the scheduler favoured the threads, which
+        # kept waking up, so they beat the sequential phase; their CPU time says one core.
+        (
+            {"wall_ms": 495.0, "cpu_ms": 490.0, "speedup": 2.02, "states": {"gil": 0.2, "cpu": 0.3}},
+            True,
+            Verdict.CORRECTED,
+            "keeping 0.99 of them busy; they spent 29% of their time",
+        ),
+        # Idle: half their time waiting for the GIL.
+        (
+            {"wall_ms": 1000.0, "cpu_ms": 970.0, "speedup": 1.0, "states": {"gil": 0.5, "cpu": 0.1}},
+            True,
+            Verdict.CORRECTED,
+            "ran 1.00× as fast",
+        ),
+        # Two cores busy and no GIL wait: the threads ran in parallel (C code that lets the GIL
+        # go, say), which this claim's lesson cannot show on a GIL interpreter.
+        (
+            {"wall_ms": 550.0, "cpu_ms": 1050.0, "speedup": 1.82, "states": {"gil": 0.05, "cpu": 0.0}},
+            True,
+            Verdict.NOT_SHOWN,
+            "keeping 1.91 of them busy",
+        ),
+        (
+            {"wall_ms": 550.0, "cpu_ms": 1050.0, "speedup": 1.82, "states": {"gil": 0.0, "cpu": 0.0}},
+            False,
+            Verdict.DEMONSTRATED,
+            "This interpreter has no GIL",
+        ),
+    ],
+)
+def test_claim_6_reads_the_threads_busy_cores_before_estimates_load_can_tip(
+    threads: dict[str, object], gil: bool, found: Verdict, words: str
+) -> None:
+    judged = verdict(CLAIMS[5], [compare_cpu(threads, gil=gil)])
+    assert judged.verdict is found, judged.text
+    assert words in judged.text
+
+
 def test_a_stopped_run_makes_no_verdict() -> None:
     stopped = Finished({"scenario": "responsiveness", "status": "stopped", "reason": "time limit"}, [])
     found = verdict(CLAIMS[4], [stopped])

@@ -6,7 +6,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.measure import Phase, allowed_cores, interpreter, lane_states, others_cpu_ns, shares
+from app.measure import (
+    TOOK_TURNS_BELOW_CORES,
+    Phase,
+    allowed_cores,
+    interpreter,
+    lane_states,
+    others_cpu_ns,
+    shares,
+)
 from app.scenarios.base import Result, stop_reason
 from app.timeline import JSON
 from app.tracing import here
@@ -107,11 +115,13 @@ def _phrase(model: Model, cores: float, jobs: int) -> str:
     busy = model.cpu_ms / model.wall_ms if model.wall_ms else 0.0  # cores busy on average
     if jobs > 1 and model.speedup >= 0.6 * jobs and states.get("io", 0) >= 0.5:
         text += " (their waits overlapped)"
-    elif model.band == "threads" and jobs > 1 and states.get("gil", 0) >= 0.2 and busy < 1.3:
+    elif (
+        model.band == "threads" and jobs > 1 and states.get("gil", 0) >= 0.2 and busy < TOOK_TURNS_BELOW_CORES
+    ):
         # GIL waits and about one core busy: they took turns. (A speedup beside that comes
         # from a baseline that did not get its core: said once, after every model.)
         text += " (one ran at a time: they waited for the GIL)"
-    elif model.band == "threads" and model.speedup >= 1.3 and busy >= 1.3:
+    elif model.band == "threads" and model.speedup >= 1.3 and busy >= TOOK_TURNS_BELOW_CORES:
         text += " (in parallel)"
     if model.band == "processes":
         text += f" on {cores:g} cores"
