@@ -57,6 +57,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from app import hotpath  # noqa: E402  (the standard library only: which modules are compiled)
+
 EQUIVALENTS = ROOT / "tests" / "mutation_equivalents.toml"
 REPORT = ROOT / "docs" / "TESTING.md"
 STATE = ROOT / ".mutate"  # cached baseline and results (not committed)
@@ -72,6 +75,12 @@ TEST_TIMEOUT_FLOOR_S = 60.0  # per test (pytest-timeout): a mutant that hangs on
 MUTATORS = 1  # bump when the mutation operators change: the cached mutant lists are then remade
 # The browser plugins are not needed by the fast suite and cost start-up time per mutant.
 PYTEST = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:playwright", "-p", "no:base_url"]
+# The tests' own process runs the recorder's sources: coverage cannot see compiled code,
+# and a mutant of them must run as written. (Fresh interpreters a test starts may still
+# ask for the compiled build: every copy of the tree carries it, see `Workspace`.)
+INTERPRETED = {hotpath.ENV: hotpath.INTERPRETED}
+# A mutant of these makes the copy's compiled build stale (built from other sources).
+COMPILED_SOURCES = frozenset(str(hotpath.source_file(m, ROOT).relative_to(ROOT)) for m in hotpath.MODULES)
 
 
 # --- configuration -------------------------------------------------------------------
@@ -84,6 +93,13 @@ def configured_modules() -> dict[str, list[str]]:
         if runs_in not in where:
             sys.exit(f"[tool.mutate.modules] {module} = {runs_in!r}: say 'parent' or 'children'")
     return {module: where[runs_in] for module, runs_in in modules.items()}
+
+
+def needs_build() -> frozenset[str]:
+    """Tests that need a compiled build of the tree's own sources: not run on a mutant of
+    `COMPILED_SOURCES`, whose build no longer matches whatever the mutant changed."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutate"]
+    return frozenset(config.get("needs_build", []))
 
 
 def equivalents() -> dict[str, str]:
@@ -434,7 +450,7 @@ def baseline(modules: list[str]) -> Baseline:
     print("baseline: the fast suite under coverage, one context per test ...", flush=True)
     with tempfile.TemporaryDirectory(prefix="mutate-baseline-") as scratch:
         junit = Path(scratch) / "junit.xml"
-        env = os.environ | {"COVERAGE_FILE": str(Path(scratch) / ".coverage")}
+        env = os.environ | INTERPRETED | {"COVERAGE_FILE": str(Path(scratch) / ".coverage")}
         command = [
             sys.executable,
             *PYTEST,
@@ -495,7 +511,11 @@ class Outcome:
 
 
 class Workspace:
-    """A private copy of the tree for one worker thread; one mutant at a time."""
+    """A private copy of the tree for one worker thread; one mutant at a time.
+
+    It carries the tree's compiled recorder (`make recorder`), so that the tests of
+    which build a fresh interpreter runs can run on a mutant of anything but its
+    sources (the copy's per-module shims are in app/; the library is at the top)."""
 
     def __init__(self, parent: Path) -> None:
         self.path = Path(tempfile.mkdtemp(prefix="tree-", dir=parent))
@@ -505,6 +525,8 @@ class Workspace:
                 shutil.copytree(source, self.path / name, ignore=shutil.ignore_patterns("__pycache__"))
             else:
                 shutil.copy2(source, self.path / name)
+        for library in ROOT.glob("interleave_*__mypyc*"):
+            shutil.copy2(library, self.path / library.name)
 
     def run(
         self, mutant: Mutant, tests: list[str], timeout_s: float, test_timeout_s: float
@@ -512,7 +534,7 @@ class Workspace:
         target = self.path / mutant.module
         original = target.read_text()
         target.write_text(mutant.source)
-        env = os.environ | {"PYTHONPATH": str(self.path), "PYTHONDONTWRITEBYTECODE": "1"}
+        env = os.environ | INTERPRETED | {"PYTHONPATH": str(self.path), "PYTHONDONTWRITEBYTECODE": "1"}
         env.pop("COVERAGE_PROCESS_START", None)
         command = [sys.executable, *PYTEST, "-x", "-o", f"timeout={test_timeout_s:.0f}", *tests]
         try:
@@ -616,8 +638,11 @@ def run_mutants(
             _as_equivalent(before, mutant.id in known),
         )
 
+    stale_build = needs_build()
     for mutant in mutants:
         tests = base.tests_for(mutant, extras.get(mutant.module, []))
+        if mutant.module in COMPILED_SOURCES:
+            tests = [t for t in tests if t not in stale_build]
         if older is not None:
             tests.sort(key=lambda t: _function_of(t) not in older)  # stable: by duration within
         if not tests:
