@@ -16,8 +16,8 @@ What an interval [t0, t1] of such a lane becomes:
   other lanes were on a CPU or queued for one meanwhile: one of them held the
   interpreter. The server's own threads (its event loop, this sampler) must not show up
   as the lesson's GIL. The rest is waiting for a CPU core (`gil`, obj "CPU"). They are drawn in that order,
-  before the part it ran. In a child process the other Python threads are only ours,
-  so all of it is "CPU".
+  before the part it ran. A child process's lane alone in its interpreter (our own
+  threads there are not lanes) has nobody to wait for but a core: all of it is "CPU".
 - the kernel adds a run-queue wait to the delay only when the thread gets a CPU again,
   so an interval without any CPU progress stays open until the lane runs (or blocks, or
   ends). Meanwhile `Recorder.hold_from` keeps later events back, so that every lane's
@@ -44,7 +44,6 @@ IDLE_S = 0.005  # while every lane is blocked there is nothing to sample: wake u
 MIN_PART_NS = 200_000  # shorter pieces of an interval are not drawn on their own
 MAX_OPEN_NS = 100_000_000  # an interval without CPU progress is decided after this at most
 GIL, CORE, RUN = "GIL", "CPU", "run"  # what a piece of an interval is drawn as
-_PROCESS_LANES = frozenset({LaneKind.PROCESS, LaneKind.POOL_WORKER})
 
 
 @dataclass(eq=False)
@@ -52,7 +51,6 @@ class _Lane:
     name: str
     clock: int  # the thread's CPU clock id
     sched: int | None  # an open fd on its /proc schedstat, or None where there is none
-    core_only: bool  # a process lane: every wait off the CPU is a wait for a core
     # Written by the lane's thread (no lock: single writes, read once per tick).
     blocked: bool = False  # a lane blocks once at a time; saying it twice changes nothing
     changes: int = 0
@@ -121,9 +119,9 @@ class Sampler:
             sched = None
         with self._lock:
             if self._stopping.is_set():
-                _close_fd(_Lane(worker, clock, sched, False))
+                _close_fd(_Lane(worker, clock, sched))
                 return
-            self._lanes[worker] = _Lane(worker, clock, sched, lane in _PROCESS_LANES)
+            self._lanes[worker] = _Lane(worker, clock, sched)
 
     def paused(self, worker: str) -> None:
         lane = self._lanes.get(worker)
@@ -226,7 +224,7 @@ class Sampler:
         assert lane.t0 is not None
         ran, queued = cpu1 - lane.cpu0, queued1 - lane.queued0
         others = self._busy_total - lane.others0 - max(ran, 0) - max(queued, 0)  # the other lanes, meanwhile
-        for at, state in split_interval(lane.t0, t1, ran, queued, others, core_only=lane.core_only):
+        for at, state in split_interval(lane.t0, t1, ran, queued, others):
             if state != lane.drawn:
                 if state == RUN:
                     self.rec.emit_at(at, lane.name, Kind.RUN)
@@ -237,19 +235,17 @@ class Sampler:
         lane.others0 = self._busy_total
 
 
-def split_interval(
-    t0: int, t1: int, ran: int, queued: int, others: int, *, core_only: bool
-) -> list[tuple[int, str]]:
+def split_interval(t0: int, t1: int, ran: int, queued: int, others: int) -> list[tuple[int, str]]:
     """What the interval [t0, t1] (ns) of a lane that should be running is drawn as:
     (start, state) pieces in time order, states GIL, CORE or RUN (see the module
     docstring). `ran`: the CPU time the lane gained; `queued`: the time it spent in the
     run queue; `others`: the CPU and queue time of the run's other lanes meanwhile (a
-    holder of the GIL among them); `core_only`: a process lane, alone in its interpreter."""
+    holder of the GIL among them)."""
     wall = t1 - t0
     if ran * 2 >= wall:
         return [(t0, RUN)]
     off, queued = wall - max(ran, 0), max(0, queued)
-    gil = 0 if core_only else max(0, min(off - queued, others))
+    gil = max(0, min(off - queued, others))
     core = off - gil
     pieces: list[tuple[int, str]] = []
     at = t0

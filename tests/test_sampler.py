@@ -287,34 +287,34 @@ MS = 1_000_000
 
 
 @pytest.mark.parametrize(
-    ("ran", "queued", "others", "core_only", "drawn"),
+    ("ran", "queued", "others", "drawn"),
     [
         # on a CPU half of the time or more: it ran (a short steal does not show)
-        (5 * MS, 0, 10 * MS, False, [(0, "run")]),
+        (5 * MS, 0, 10 * MS, [(0, "run")]),
         # a nanosecond less: off the CPU first, and with no other lane busy not for the GIL
-        (5 * MS - 1, 0, 0, False, [(0, "CPU"), (5 * MS + 1, "run")]),
+        (5 * MS - 1, 0, 0, [(0, "CPU"), (5 * MS + 1, "run")]),
         # never on a CPU while the other lanes ran all along: the GIL, then nothing to run
-        (0, 0, 10 * MS, False, [(0, "GIL")]),
+        (0, 0, 10 * MS, [(0, "GIL")]),
         # never on a CPU, queued for one all along: a wait for a core, whatever the others did
-        (0, 10 * MS, 10 * MS, False, [(0, "CPU")]),
+        (0, 10 * MS, 10 * MS, [(0, "CPU")]),
         # 8 ms off the CPU, 3 of them queued, the others busy 4 ms: 4 ms for the GIL
         # (no more than the others were busy), the rest for a core, then the 2 ms it ran
-        (2 * MS, 3 * MS, 4 * MS, False, [(0, "GIL"), (4 * MS, "CPU"), (8 * MS, "run")]),
-        # the same for a process lane: alone in its interpreter, it only waits for cores
-        (2 * MS, 3 * MS, 4 * MS, True, [(0, "CPU"), (8 * MS, "run")]),
+        (2 * MS, 3 * MS, 4 * MS, [(0, "GIL"), (4 * MS, "CPU"), (8 * MS, "run")]),
+        # the same with no other lane busy (a process's lane alone in its interpreter)
+        (2 * MS, 3 * MS, 0, [(0, "CPU"), (8 * MS, "run")]),
         # a GIL wait under 0.2 ms is not drawn on its own: it goes to the next piece
-        (4.9 * MS, 5 * MS, 10 * MS, False, [(0, "CPU"), (5 * MS, "run")]),
+        (4.9 * MS, 5 * MS, 10 * MS, [(0, "CPU"), (5 * MS, "run")]),
         # clocks read a hair apart can go backwards: no negative CPU or queue time
-        (-1, -1, 10 * MS, False, [(0, "GIL")]),
+        (-1, -1, 10 * MS, [(0, "GIL")]),
     ],
 )
 def test_an_interval_off_the_cpu_is_split_into_gil_then_core_then_run(
-    ran: float, queued: int, others: int, core_only: bool, drawn: list[tuple[int, str]]
+    ran: float, queued: int, others: int, drawn: list[tuple[int, str]]
 ) -> None:
     """The sampler's estimate for one 10 ms interval of a lane that should be running,
     from its clocks: exact pieces for exact numbers."""
-    assert split_interval(0, 10 * MS, int(ran), queued, others, core_only=core_only) == drawn
+    assert split_interval(0, 10 * MS, int(ran), queued, others) == drawn
 
 
 def test_an_interval_too_short_to_split_is_drawn_as_it_ends_running() -> None:
-    assert split_interval(7 * MS, 7 * MS + 300_000, 110_000, 0, 10 * MS, core_only=False) == [(7 * MS, "run")]
+    assert split_interval(7 * MS, 7 * MS + 300_000, 110_000, 0, 10 * MS) == [(7 * MS, "run")]
