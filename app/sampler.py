@@ -171,13 +171,14 @@ class Sampler:
             # stopped run is unwinding, or its program is stuck and left behind by the
             # runner: either way there is nothing left to draw.
             while not self._stopping.is_set() and self.rec.stop_reason is None:
-                time.sleep(self.interval_s if self._tick() else IDLE_S)
+                time.sleep(self.interval_s if self.sample() else IDLE_S)
         finally:
             self.rec.hold_from = None  # whatever happened, never keep the run's events back
             self.own_cpu_ns = time.thread_time_ns()
 
-    def _tick(self) -> bool:
-        """Sample every running lane; False if none was running."""
+    def sample(self) -> bool:
+        """Sample every running lane once (the sampler's thread does, every `interval_s`;
+        a test may, at moments of its choosing); False if none was running."""
         with self._lock:
             start = self.rec.now()
             held = [lane.t0 for lane in self._lanes.values() if lane.t0 is not None]

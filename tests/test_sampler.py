@@ -3,11 +3,15 @@ every lane's events still leave the recorder in time order."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading as std_threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from itertools import pairwise
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +23,7 @@ from app.traced import time as traced_time
 from app.tracing import Recorder, bind
 from tests.helpers import wait_until
 
+ROOT = Path(__file__).resolve().parents[1]
 STATES = {Kind.START, Kind.RUN, Kind.IO, Kind.WAIT, Kind.GIL, Kind.DONE, Kind.CRASH}
 JOB = 60_000  # count the primes below this: ~0.2 s of CPU here
 
@@ -154,6 +159,98 @@ def test_a_stopped_sampler_holds_nothing_back_and_leaves_the_recorder() -> None:
     assert rec.hold_from is None
     assert rec.watcher is None
     assert [e.kind for e in rec.take()][-1] is Kind.DONE
+
+
+def asleep(native_id: int | None) -> bool:
+    """The kernel has the thread asleep (blocked), not running or queued for a core."""
+    stat = Path(f"/proc/self/task/{native_id}/stat").read_text()
+    return stat.rsplit(")", 1)[1].split()[0] == "S"
+
+
+def stuck_then(last: Callable[[], None], *, sampled_while_stuck: int = 2) -> list[Event]:
+    """Thread "stuck" blocks on an untraced Event, so that the sampler takes it for a
+    lane that should run and gains no CPU (as behind the GIL), while main computes; the
+    test samples it by hand, at exact moments. Then it is let go and runs `last`."""
+    rec = Recorder()
+    sampler = Sampler(rec)
+    rec.watcher = sampler  # its thread is not started: only these samples are taken
+    go = std_threading.Event()
+
+    def stuck() -> None:
+        go.wait()
+        last()
+
+    try:
+        with bind(rec, "main", LaneKind.MAIN):
+            thread = threading.Thread(target=stuck, name="stuck")
+            thread.start()
+            wait_until(lambda: asleep(thread.native_id), timeout=30, what="the thread blocking")
+            for _ in range(sampled_while_stuck):
+                sampler.sample()
+                computed_until = time.monotonic() + 0.02
+                while time.monotonic() < computed_until:
+                    count_primes(2_000)
+            go.set()
+            thread.join()
+    finally:
+        sampler.stop()
+    return rec.take()
+
+
+def test_a_lane_that_gained_no_cpu_until_it_ended_is_drawn_waiting_before_its_end() -> None:
+    """Its last interval is decided by the lane itself as it ends: the next sample
+    would no longer find it."""
+    events = stuck_then(lambda: None)
+    spent = time_in_states(events, "stuck")
+    assert spent.get("gil:GIL", 0) + spent.get("gil:CPU", 0) >= 15_000_000, spent
+    assert [e.kind for e in events if e.worker == "stuck"][-1] is Kind.DONE
+
+
+def test_a_lane_that_gained_no_cpu_until_it_blocked_is_drawn_waiting_before_its_block() -> None:
+    """What it waited for lands before what it does next (its sleep), not after it."""
+    events = stuck_then(lambda: traced_time.sleep(0.001))
+    mine = [e for e in events if e.worker == "stuck" and e.kind in STATES]
+    sleeping = next(i for i, e in enumerate(mine) if e.kind is Kind.IO)
+    waits = [e for e in mine[:sleeping] if e.kind is Kind.GIL]
+    assert waits, mine
+    assert mine[sleeping].t_ns - waits[0].t_ns >= 15_000_000, mine
+
+
+def test_a_lane_that_blocked_since_its_last_sample_is_not_drawn_waiting_over_its_block() -> None:
+    """Sampled once, then asleep until it ends: its time off the CPU was its own sleep,
+    already drawn as such, not a wait for the GIL or a core."""
+    events = stuck_then(lambda: traced_time.sleep(0.02), sampled_while_stuck=1)
+    spent = time_in_states(events, "stuck")
+    assert not [state for state in spent if state.startswith("gil")], spent
+    assert spent.get("io", 0) >= 20_000_000, spent
+
+
+def open_files() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+def test_a_sampled_run_leaves_no_file_open_and_no_sampler_thread_running() -> None:
+    before = open_files()
+    sampled_run(3)  # the threads end, then the sampler stops
+    assert open_files() == before
+    rec = Recorder()
+    sampler = Sampler(rec).start()
+    # Named, for a thread dump of the server (and for this test to tell it apart)
+    assert "interleave-sampler" in [t.name for t in std_threading.enumerate()]
+    with bind(rec, "main", LaneKind.MAIN):
+        count_primes(5_000)
+        sampler.stop()  # while main is still a lane: stopping lets go of its files too
+        assert open_files() == before
+    assert sampler.own_cpu_ns > 0  # the sampler's thread has ended and said what it used
+    assert "interleave-sampler" not in [t.name for t in std_threading.enumerate()]
+
+
+def test_a_sampler_never_stopped_does_not_keep_the_server_from_exiting() -> None:
+    """A run whose program is stuck is left behind (its sampler never stopped): the
+    interpreter still exits."""
+    code = "from app.sampler import Sampler; from app.tracing import Recorder; Sampler(Recorder()).start()"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
 
 
 def test_a_process_lane_counts_every_wait_off_the_cpu_as_a_wait_for_a_core() -> None:
