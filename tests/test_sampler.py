@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from app.sampler import Sampler, split_interval
+from app.sampler import MAX_OPEN_NS, Sampler, split_interval
 from app.scenarios.proc_work import count_primes
 from app.timeline import Event, Kind, LaneKind
 from app.traced import threading
@@ -160,10 +160,29 @@ def asleep(native_id: int | None) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] == "S"
 
 
-def stuck_then(last: Callable[[], None], *, sampled_while_stuck: int = 2) -> list[Event]:
+def compute_for(seconds: float) -> None:
+    """Count primes for this long of the thread's own CPU time."""
+    until = time.thread_time() + seconds
+    while time.thread_time() < until:
+        count_primes(2_000)
+
+
+def sample_twice_while_main_computes(sampler: Sampler, meanwhile: Callable[[], None] | None = None) -> None:
+    for _ in range(2):
+        sampler.sample()
+        (meanwhile or (lambda: compute_for(0.02)))()
+
+
+def stuck_then(
+    last: Callable[[], None],
+    *,
+    while_stuck: Callable[[Sampler], None] = sample_twice_while_main_computes,
+    released: Callable[[Sampler], None] = lambda sampler: None,
+) -> list[Event]:
     """Thread "stuck" blocks on an untraced Event, so that the sampler takes it for a
-    lane that should run and gains no CPU (as behind the GIL), while main computes; the
-    test samples it by hand, at exact moments. Then it is let go and runs `last`."""
+    lane that should run and gains no CPU (as behind the GIL); main samples it by hand,
+    at exact moments (`while_stuck`). Then it is let go and runs `last`, while main
+    runs `released`."""
     rec = Recorder()
     sampler = Sampler(rec)
     rec.watcher = sampler  # its thread is not started: only these samples are taken
@@ -178,12 +197,9 @@ def stuck_then(last: Callable[[], None], *, sampled_while_stuck: int = 2) -> lis
             thread = threading.Thread(target=stuck, name="stuck")
             thread.start()
             wait_until(lambda: asleep(thread.native_id), timeout=30, what="the thread blocking")
-            for _ in range(sampled_while_stuck):
-                sampler.sample()
-                computed_until = time.monotonic() + 0.02
-                while time.monotonic() < computed_until:
-                    count_primes(2_000)
+            while_stuck(sampler)
             go.set()
+            released(sampler)
             thread.join()
     finally:
         sampler.stop()
@@ -212,10 +228,80 @@ def test_a_lane_that_gained_no_cpu_until_it_blocked_is_drawn_waiting_before_its_
 def test_a_lane_that_blocked_since_its_last_sample_is_not_drawn_waiting_over_its_block() -> None:
     """Sampled once, then asleep until it ends: its time off the CPU was its own sleep,
     already drawn as such, not a wait for the GIL or a core."""
-    events = stuck_then(lambda: traced_time.sleep(0.02), sampled_while_stuck=1)
+    events = stuck_then(lambda: traced_time.sleep(0.02), while_stuck=lambda sampler: sampler.sample())
     spent = time_in_states(events, "stuck")
     assert not [state for state in spent if state.startswith("gil")], spent
     assert spent.get("io", 0) >= 20_000_000, spent
+
+
+@pytest.mark.parametrize(("main_did", "drawn"), [("computes", "gil:GIL"), ("sleeps", "gil:CPU")])
+def test_a_lane_that_gained_no_cpu_waited_for_the_gil_only_while_another_lane_ran(
+    main_did: str, drawn: str
+) -> None:
+    """The same stuck thread, while main computes (it holds the interpreter) or sleeps
+    (nobody does: an untraced sleep, so main still counts as a lane that should run)."""
+    meanwhile = (lambda: compute_for(0.02)) if main_did == "computes" else (lambda: time.sleep(0.02))
+    events = stuck_then(lambda: None, while_stuck=lambda s: sample_twice_while_main_computes(s, meanwhile))
+    spent = time_in_states(events, "stuck")
+    assert spent.get(drawn, 0) >= 15_000_000, spent
+    if main_did == "sleeps":  # main's own waits for a core as it wakes count as busy: a little GIL
+        assert spent.get("gil:GIL", 0) < spent["gil:CPU"], spent
+
+
+def test_a_lane_that_waited_then_computed_is_drawn_waiting_then_running() -> None:
+    """Its interval closes at the first sample after it gained CPU: the wait is drawn
+    there, not averaged away into the long run that follows."""
+    computed, sampled = std_threading.Event(), std_threading.Event()
+
+    def compute_then_more() -> None:
+        compute_for(0.01)
+        computed.set()
+        assert sampled.wait(60)
+        compute_for(0.1)
+
+    def sample_once_it_computed(sampler: Sampler) -> None:
+        assert computed.wait(60)
+        sampler.sample()
+        sampled.set()
+
+    events = stuck_then(compute_then_more, released=sample_once_it_computed)
+    mine = [e for e in events if e.worker == "stuck" and e.kind in STATES]
+    kinds = [(e.kind, e.obj) if e.kind is Kind.GIL else e.kind for e in mine]
+    assert kinds[0] is Kind.START, kinds
+    assert kinds[-2:] == [Kind.RUN, Kind.DONE], kinds
+    waits = [e for e in mine if e.kind is Kind.GIL]
+    assert waits, kinds
+    running = mine[-2]
+    assert running.t_ns - waits[0].t_ns >= 30_000_000, mine  # main's two 20 ms, at least
+    assert mine[-1].t_ns - running.t_ns >= 100_000_000, mine  # its last 0.1 s of CPU ran
+
+
+def test_an_interval_without_cpu_progress_is_decided_when_the_lane_runs_or_after_a_tenth_of_a_second() -> (
+    None
+):
+    """The kernel adds a wait for a core to the thread's queue time only once it runs
+    again: until then its interval is not drawn (and the lane's later events wait),
+    unless it has been open for MAX_OPEN_NS."""
+    looks: list[tuple[bool, float, float]] = []  # (drawn, at least, at most) seconds open
+
+    def look_while_stuck(sampler: Sampler) -> None:
+        time.sleep(0.12)  # the run is older than a tenth of a second: its clock is not the interval's
+        before = time.monotonic()
+        sampler.sample()
+        opened = time.monotonic()
+        for pause in (0.005, 0.11):
+            time.sleep(pause)
+            sampling = time.monotonic()
+            sampler.sample()
+            drawn = any(e.worker == "stuck" and e.kind is Kind.GIL for e in sampler.rec.take())
+            looks.append((drawn, sampling - opened, time.monotonic() - before))
+
+    stuck_then(lambda: None, while_stuck=look_while_stuck)
+    (early, *_), (late, at_least, _) = looks
+    assert late, looks
+    assert at_least >= MAX_OPEN_NS / 1e9
+    if looks[0][2] < MAX_OPEN_NS / 1e9:  # (this machine did not stall main for 0.1 s meanwhile)
+        assert not early, looks
 
 
 def open_files() -> set[str]:
