@@ -320,6 +320,8 @@ def test_a_sampled_run_leaves_no_file_open_and_no_sampler_thread_running() -> No
         count_primes(5_000)
         sampler.stop()  # while main is still a lane: stopping lets go of its files too
         assert open_files() == before
+        sampler.started("late", LaneKind.THREAD)  # a lane that registers as the run stops
+        assert open_files() == before
     assert sampler.own_cpu_ns > 0  # the sampler's thread has ended and said what it used
     assert "interleave-sampler" not in [t.name for t in std_threading.enumerate()]
 
@@ -480,16 +482,19 @@ MS = 1_000_000
         (2 * MS, 3 * MS, 0, [(0, "CPU"), (8 * MS, "run")]),
         # a GIL wait under 0.2 ms is not drawn on its own: it goes to the next piece
         (4.9 * MS, 5 * MS, 10 * MS, [(0, "CPU"), (5 * MS, "run")]),
+        # pieces of exactly 0.2 ms are drawn: a GIL wait first, then a run at the end
+        (5 * MS - 1, 4.8 * MS + 1, 10 * MS, [(0, "GIL"), (200_000, "CPU"), (5 * MS + 1, "run")]),
+        (200_000, 0, 10 * MS, [(0, "GIL"), (9_800_000, "run")]),
         # clocks read a hair apart can go backwards: no negative CPU or queue time
         (-1, -1, 10 * MS, [(0, "GIL")]),
     ],
 )
 def test_an_interval_off_the_cpu_is_split_into_gil_then_core_then_run(
-    ran: float, queued: int, others: int, drawn: list[tuple[int, str]]
+    ran: float, queued: float, others: int, drawn: list[tuple[int, str]]
 ) -> None:
     """The sampler's estimate for one 10 ms interval of a lane that should be running,
     from its clocks: exact pieces for exact numbers."""
-    assert split_interval(0, 10 * MS, int(ran), queued, others) == drawn
+    assert split_interval(0, 10 * MS, int(ran), int(queued), others) == drawn
 
 
 def test_an_interval_too_short_to_split_is_drawn_as_it_ends_running() -> None:
