@@ -304,6 +304,20 @@ def test_an_interval_without_cpu_progress_is_decided_when_the_lane_runs_or_after
         assert not early, looks
 
 
+def test_a_stopped_sampler_draws_nothing_for_a_lane_that_ends_after_the_stop() -> None:
+    """The run is over once the sampler stops: an open interval of a lane still alive
+    then (a program left behind) is dropped, not drawn when the lane ends later."""
+
+    def sample_then_stop(sampler: Sampler) -> None:
+        sample_twice_while_main_computes(sampler)
+        sampler.stop()
+        sampler.rec.take()  # what was drawn before the stop (on a slow machine, its wait may be)
+
+    after_the_stop = stuck_then(lambda: None, while_stuck=sample_then_stop)
+    mine = [e.kind for e in after_the_stop if e.worker == "stuck"]
+    assert mine == [Kind.DONE], mine
+
+
 def open_files() -> set[str]:
     return set(os.listdir("/proc/self/fd"))
 
