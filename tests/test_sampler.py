@@ -167,10 +167,18 @@ def compute_for(seconds: float) -> None:
         count_primes(2_000)
 
 
+def busy_for(seconds: float) -> None:
+    """Count primes for this long of wall time: the samples around it stay well within
+    MAX_OPEN_NS of each other however slow the machine (a slow one computes less)."""
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        count_primes(2_000)
+
+
 def sample_twice_while_main_computes(sampler: Sampler, meanwhile: Callable[[], None] | None = None) -> None:
     for _ in range(2):
         sampler.sample()
-        (meanwhile or (lambda: compute_for(0.02)))()
+        (meanwhile or (lambda: busy_for(0.02)))()
 
 
 def stuck_then(
@@ -240,7 +248,7 @@ def test_a_lane_that_gained_no_cpu_waited_for_the_gil_only_while_another_lane_ra
 ) -> None:
     """The same stuck thread, while main computes (it holds the interpreter) or sleeps
     (nobody does: an untraced sleep, so main still counts as a lane that should run)."""
-    meanwhile = (lambda: compute_for(0.02)) if main_did == "computes" else (lambda: time.sleep(0.02))
+    meanwhile = (lambda: busy_for(0.02)) if main_did == "computes" else (lambda: time.sleep(0.02))
     events = stuck_then(lambda: None, while_stuck=lambda s: sample_twice_while_main_computes(s, meanwhile))
     spent = time_in_states(events, "stuck")
     assert spent.get(drawn, 0) >= 15_000_000, spent
