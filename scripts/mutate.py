@@ -64,8 +64,10 @@ EQUIVALENTS = ROOT / "tests" / "mutation_equivalents.toml"
 REPORT = ROOT / "docs" / "TESTING.md"
 STATE = ROOT / ".mutate"  # cached baseline and results (not committed)
 FAST_SUITE = ["tests", "--ignore=tests/e2e", "--ignore=tests/container"]
-# What a copy of the tree needs for the fast suite (templates and static: create_app mounts them).
-TREE = ["app", "tests", "templates", "static", "pyproject.toml"]
+# What a copy of the tree needs for the fast suite (templates and static: create_app mounts
+# them; bench: tests/test_fuzz.py imports its fuzzer; a copy without it could not collect
+# that test, and pytest's collection error read as a kill).
+TREE = ["app", "tests", "bench", "templates", "static", "pyproject.toml"]
 # A hang counts as a kill, so the budgets must be generous: on a machine shared with
 # other jobs a pytest takes 20-40 s of wall time just to start, and a run that only
 # timed out because the machine was slow would count a survivor as killed.
@@ -565,8 +567,10 @@ class Workspace:
             return "timeout", ""
         if code == 0:
             return "survived", ""
-        if code in (1, 2) or (code == 4 and "while loading conftest" in text):
-            # a failing test, or a module that no longer imports (for conftest: exit 4)
+        no_import = "while loading conftest" in text or "found no collectors" in text
+        if code in (1, 2) or (code == 4 and no_import):
+            # a failing test, or a module that no longer imports (exit 4: conftest, or
+            # the named tests' own module, could not be imported with the mutant)
             failed = re.findall(r"^(?:FAILED|ERROR) (.+)$", text, re.MULTILINE)
             return "killed", failed[0] if failed else f"exit {code}"
         return "error", text[-2000:]
