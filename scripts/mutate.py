@@ -15,8 +15,8 @@ How it works, and why it is ours rather than mutmut's or cosmic-ray's:
   that killed most of the module's mutants so far, then the fastest. (Fastest first
   alone spent two minutes a mutant on the recorder's module-level code, which every
   test runs and only a slow test caught.)
-  Code that only runs in child processes has no test contexts: those modules name
-  the test files to run instead.
+  Code that also runs in child processes has no test contexts there: those modules
+  name test files that run as well.
 - Each mutant runs in a *fresh* `python -m pytest` in its own process group, on a
   private copy of the tree, under a timeout; the whole group is killed afterwards.
   mutmut 3 forks its test runs from one warm pytest process; ours start
@@ -434,8 +434,10 @@ class Baseline:
             # Module and class bodies and default arguments run at import, before any
             # test's context starts: every test that runs the module's code may use them.
             found = {t for by_line in self.lines.get(mutant.module, {}).values() for t in by_line}
-        if not found and extra:
-            found = {t for t in self.durations if any(t.startswith(f) for f in extra)}
+        if extra:
+            # A module that also runs in child processes: its lines may run there for
+            # tests that no context names, even where some test ran them here.
+            found |= {t for t in self.durations if any(t.startswith(f) for f in extra)}
         return sorted(found, key=lambda t: self.durations.get(t, 1.0))
 
 
