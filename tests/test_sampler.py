@@ -335,9 +335,13 @@ def test_a_sampled_run_leaves_no_file_open_and_no_sampler_thread_running() -> No
     sampled_run(3)  # the threads end, then the sampler stops
     assert open_files() == before
     rec = Recorder()
+    others = set(std_threading.enumerate())
     sampler = Sampler(rec).start()
-    # Named, for a thread dump of the server (and for this test to tell it apart)
-    assert "interleave-sampler" in [t.name for t in std_threading.enumerate()]
+    # Named, for a thread dump of the server (and for this test to tell it apart); a
+    # daemon, so that a run left behind never keeps the server from exiting.
+    [thread] = set(std_threading.enumerate()) - others
+    assert thread.name == "interleave-sampler"
+    assert thread.daemon
     with bind(rec, "main", LaneKind.MAIN):
         count_primes(5_000)
         sampler.stop()  # while main is still a lane: stopping lets go of its files too
@@ -345,7 +349,7 @@ def test_a_sampled_run_leaves_no_file_open_and_no_sampler_thread_running() -> No
         sampler.started("late", LaneKind.THREAD)  # a lane that registers as the run stops
         assert open_files() == before
     assert sampler.own_cpu_ns > 0  # the sampler's thread has ended and said what it used
-    assert "interleave-sampler" not in [t.name for t in std_threading.enumerate()]
+    assert not thread.is_alive()
 
 
 def test_a_sampler_never_stopped_does_not_keep_the_server_from_exiting() -> None:
@@ -357,27 +361,34 @@ def test_a_sampler_never_stopped_does_not_keep_the_server_from_exiting() -> None
 
 
 def test_a_process_lane_counts_every_wait_off_the_cpu_as_a_wait_for_a_core() -> None:
-    # A process's lane, as a child process has it: its only Python thread runs the work.
+    """A process's lane, as a child process has it: the only lane of its recorder. Kept
+    off the CPU while a thread that is not a lane computes (as the child's own helper
+    threads are not), its wait is for a core, never the GIL: no lane could hold it."""
     rec = Recorder()
-    sampler = Sampler(rec).start()
-    other_work = std_threading.Event()
+    sampler = Sampler(rec)
+    rec.watcher = sampler  # sampled by hand, at exact moments
+    bound, go = std_threading.Event(), std_threading.Event()
 
-    def compete() -> None:  # an untraced thread eating the interpreter: not a lane
-        while not other_work.is_set():
-            count_primes(500)
-
-    rival = std_threading.Thread(target=compete)
-    rival.start()
-    try:
+    def process_main() -> None:
         with bind(rec, "Process-1", LaneKind.PROCESS):
-            count_primes(JOB)
+            bound.set()
+            go.wait()  # untraced: to the sampler, a lane that should run and gains no CPU
+
+    lane = std_threading.Thread(target=process_main)
+    lane.start()
+    try:
+        assert bound.wait(30)
+        wait_until(lambda: asleep(lane.native_id), timeout=30, what="the lane blocking")
+        for _ in range(2):
+            sampler.sample()
+            busy_for(0.02)  # this thread is no lane: its computing is nobody's GIL
+        go.set()
+        lane.join()
     finally:
-        other_work.set()
-        rival.join()
         sampler.stop()
     spent = time_in_states(rec.take(), "Process-1")
-    assert "gil:GIL" not in spent
-    assert spent.get("gil:CPU", 0) > 0, spent
+    assert "gil:GIL" not in spent, spent
+    assert spent.get("gil:CPU", 0) >= 15_000_000, spent
 
 
 def test_a_sleeping_thread_is_drawn_sleeping_never_waiting_for_the_gil() -> None:
