@@ -55,6 +55,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -86,9 +87,15 @@ COMPILED_SOURCES = frozenset(str(hotpath.source_file(m, ROOT).relative_to(ROOT))
 
 
 # --- configuration -------------------------------------------------------------------
+def mutate_config() -> dict[str, Any]:
+    """`[tool.mutate]` of pyproject.toml."""
+    config: dict[str, Any] = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutate"]
+    return config
+
+
 def configured_modules() -> dict[str, list[str]]:
     """Each module, and the test files to run for its lines no test context covers."""
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutate"]
+    config = mutate_config()
     where = {"parent": [], "children": config["child_tests"]}
     modules: dict[str, str] = config["modules"]
     for module, runs_in in modules.items():
@@ -100,8 +107,7 @@ def configured_modules() -> dict[str, list[str]]:
 def needs_build() -> frozenset[str]:
     """Tests that need a compiled build of the tree's own sources: not run on a mutant of
     `COMPILED_SOURCES`, whose build no longer matches whatever the mutant changed."""
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutate"]
-    return frozenset(config.get("needs_build", []))
+    return frozenset(mutate_config().get("needs_build", []))
 
 
 def equivalents() -> dict[str, str]:
@@ -842,9 +848,7 @@ def main() -> None:
         sys.exit(
             f"not in [tool.mutate.modules] of pyproject.toml: {', '.join(unknown)}; known: {', '.join(config)}"
         )
-    skip = set(
-        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutate"].get("skip_functions", [])
-    )
+    skip = set(mutate_config().get("skip_functions", []))
     known = equivalents()
     made: dict[str, tuple[list[Mutant], int]] = {m: cached_mutants(m, skip) for m in chosen}
     for module, (mutants, unspliceable) in made.items():
