@@ -169,10 +169,33 @@ def test_a_stopped_sampler_holds_nothing_back_and_leaves_the_recorder() -> None:
     assert [e.kind for e in rec.take()][-1] is Kind.DONE
 
 
-def asleep(native_id: int | None) -> bool:
-    """The kernel has the thread asleep (blocked), not running or queued for a core."""
-    stat = Path(f"/proc/self/task/{native_id}/stat").read_text()
-    return stat.rsplit(")", 1)[1].split()[0] == "S"
+class Stuck:
+    """An empty pipe that a thread reads to get stuck: to the sampler a lane that should
+    run and gains no CPU, as behind the GIL. The kernel shows the thread inside that
+    read (/proc/self/task/<tid>/syscall: the call and its arguments, the fd first), so a
+    test knows it is stuck there, not asleep on its way there waiting for the GIL (which
+    would gain it CPU time in the middle of the test's samples)."""
+
+    def __init__(self) -> None:
+        self._read_end, self._write_end = os.pipe()
+
+    def here(self) -> None:
+        """Called by the thread to get stuck, until `release()`."""
+        os.read(self._read_end, 1)
+
+    def holds(self, thread: std_threading.Thread) -> bool:
+        call = Path(f"/proc/self/task/{thread.native_id}/syscall").read_text().split()
+        return len(call) > 1 and call[1] == hex(self._read_end)
+
+    def wait_until_it_holds(self, thread: std_threading.Thread) -> None:
+        wait_until(lambda: self.holds(thread), timeout=30, what="the thread to be stuck")
+
+    def release(self) -> None:
+        os.write(self._write_end, b"x")
+
+    def close(self) -> None:
+        os.close(self._read_end)
+        os.close(self._write_end)
 
 
 def compute_for(seconds: float) -> None:
@@ -202,30 +225,29 @@ def stuck_then(
     while_stuck: Callable[[Sampler], None] = sample_twice_while_main_computes,
     released: Callable[[Sampler], None] = lambda sampler: None,
 ) -> list[Event]:
-    """Thread "stuck" blocks on an untraced Event, so that the sampler takes it for a
-    lane that should run and gains no CPU (as behind the GIL); main samples it by hand,
-    at exact moments (`while_stuck`). Then it is let go and runs `last`, while main
-    runs `released`."""
+    """Thread "stuck" gets `Stuck`; main samples it by hand, at exact moments
+    (`while_stuck`). Then it is let go and runs `last`, while main runs `released`."""
     rec = Recorder()
     sampler = Sampler(rec)
     rec.watcher = sampler  # its thread is not started: only these samples are taken
-    go = std_threading.Event()
+    stuck_in = Stuck()
 
     def stuck() -> None:
-        go.wait()
+        stuck_in.here()
         last()
 
     try:
         with bind(rec, "main", LaneKind.MAIN):
             thread = threading.Thread(target=stuck, name="stuck")
             thread.start()
-            wait_until(lambda: asleep(thread.native_id), timeout=30, what="the thread blocking")
+            stuck_in.wait_until_it_holds(thread)
             while_stuck(sampler)
-            go.set()
+            stuck_in.release()
             released(sampler)
             thread.join()
     finally:
         sampler.stop()
+        stuck_in.close()
     return rec.take()
 
 
@@ -382,25 +404,24 @@ def test_a_process_lane_counts_every_wait_off_the_cpu_as_a_wait_for_a_core() -> 
     rec = Recorder()
     sampler = Sampler(rec)
     rec.watcher = sampler  # sampled by hand, at exact moments
-    bound, go = std_threading.Event(), std_threading.Event()
+    stuck_in = Stuck()
 
     def process_main() -> None:
         with bind(rec, "Process-1", LaneKind.PROCESS):
-            bound.set()
-            go.wait()  # untraced: to the sampler, a lane that should run and gains no CPU
+            stuck_in.here()
 
     lane = std_threading.Thread(target=process_main)
     lane.start()
     try:
-        assert bound.wait(30)
-        wait_until(lambda: asleep(lane.native_id), timeout=30, what="the lane blocking")
+        stuck_in.wait_until_it_holds(lane)
         for _ in range(2):
             sampler.sample()
             busy_for(0.02)  # this thread is no lane: its computing is nobody's GIL
-        go.set()
+        stuck_in.release()
         lane.join()
     finally:
         sampler.stop()
+        stuck_in.close()
     spent = time_in_states(rec.take(), "Process-1")
     assert "gil:GIL" not in spent, spent
     assert spent.get("gil:CPU", 0) >= 15_000_000, spent
@@ -448,17 +469,15 @@ def test_a_thread_that_waited_is_sampled_again_once_its_wait_returns(
     drawn waiting for the GIL while another lane holds it: every traced call that waits
     hands the lane back to the sampler when it returns. Without that hand-back the
     sampler takes it for still blocked and draws no wait at all. Sampled by hand, while
-    the thread is stuck on an untraced Event (to the sampler: a lane that should run and
-    gains no CPU) and main computes."""
+    the thread is `Stuck` and main computes."""
     rec = Recorder()
     sampler = Sampler(rec)
     rec.watcher = sampler  # its thread is not started: only these samples are taken
-    returned, go = std_threading.Event(), std_threading.Event()
+    stuck_in = Stuck()
 
     def wait_then_get_stuck() -> None:
         first(main_holds)
-        returned.set()
-        go.wait()
+        stuck_in.here()
 
     try:
         with bind(rec, "main", LaneKind.MAIN):
@@ -469,13 +488,13 @@ def test_a_thread_that_waited_is_sampled_again_once_its_wait_returns(
             if first is _wait_for_a_lock:
                 wait_until(lambda: rec.waiting_for.get("sleeper") == "held", what="the sleeper to wait")
             main_holds.release()
-            assert returned.wait(60), "the first wait never returned"
-            wait_until(lambda: asleep(sleeper.native_id), timeout=30, what="the thread blocking")
+            stuck_in.wait_until_it_holds(sleeper)
             sample_twice_while_main_computes(sampler)
-            go.set()
+            stuck_in.release()
             sleeper.join()
     finally:
         sampler.stop()
+        stuck_in.close()
     spent = time_in_states(rec.take(), "sleeper")
     assert spent.get("gil:GIL", 0) >= 15_000_000, spent
 
