@@ -98,8 +98,7 @@ class Connection:
         rec, me = here()
         rec.check()
         if not self._conn.poll():
-            if not wait_in_slices(rec, me, self.name, self._conn.poll, None):
-                raise EOFError
+            wait_in_slices(rec, me, self.name, self._conn.poll, None)  # endless: True or Stop
             rec.emit(me, Kind.RUN, self.name)
         putter, key, item = self._conn.recv()
         rec.emit(me, Kind.GET, key, detail=repr(item), link=putter)
