@@ -220,17 +220,19 @@ def test_a_recv_from_a_closed_pipe_raises_eof_error_as_the_standard_one_does() -
     assert [e for e in of(rec.take(), "main") if e[0] in (Kind.WAIT, Kind.GET)] == []
 
 
-def test_pipe_calls_in_a_stopped_run_raise_stop_and_send_nothing() -> None:
+def test_pipe_calls_in_a_stopped_run_raise_stop_and_neither_send_nor_take() -> None:
     rec = Recorder()
     here_end, there_end = multiprocessing.Pipe()
     mine, theirs = ipc.Connection(here_end, "Pipe-1"), ipc.Connection(there_end, "Pipe-1")
+    here_end.send(("main", "Pipe-1 #0", "already there"))
     with bind(rec, "main", LaneKind.MAIN):
         rec.stop("time limit")
         with pytest.raises(Stop):
             mine.send("late")
         with pytest.raises(Stop):
             theirs.recv()
-    assert not there_end.poll()
+    assert there_end.recv()[2] == "already there"  # the stopped recv took nothing
+    assert not there_end.poll()  # and the stopped send sent nothing
 
 
 # --- a lock shared by processes ----------------------------------------------------------

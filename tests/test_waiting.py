@@ -9,6 +9,8 @@ a minute where only the wake-up, or the timeout, may end a wait in time.
 
 from __future__ import annotations
 
+import multiprocessing
+import queue as std_queue
 import threading as std_threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 import pytest
 
 from app.timeline import Kind, LaneKind, joining
-from app.traced import threading
+from app.traced import ipc, threading
 from app.tracing import Recorder, Stop, bind
 from tests.helpers import wait_until
 from tests.test_sync_primitives import barrier_party
@@ -84,6 +86,29 @@ def _join() -> Blocking:
     return Blocking(joining("joined"), worker.join, go.set)
 
 
+def _shared_lock() -> Blocking:
+    lock = ipc.SharedLock(multiprocessing.Lock(), "shared")
+    lock.acquire()
+    return Blocking("shared", lambda: lock.acquire() and lock.release(), lock.release)
+
+
+def _queue_get() -> Blocking:
+    q = ipc.Queue(multiprocessing.Queue(), "q")
+    return Blocking("q", q.get, lambda: q.put("an item"))
+
+
+def _queue_put() -> Blocking:
+    q = ipc.Queue(multiprocessing.Queue(maxsize=1), "q")
+    q.put("fills it")
+    return Blocking("q", lambda: q.put("waits for room"), q.get)
+
+
+def _pipe_recv() -> Blocking:
+    here_end, there_end = multiprocessing.Pipe()
+    sender = ipc.Connection(here_end, "pipe")
+    return Blocking("pipe", ipc.Connection(there_end, "pipe").recv, lambda: sender.send("a message"))
+
+
 BLOCKING = {
     "Lock": _lock(threading.Lock),
     "RLock": _lock(threading.RLock),
@@ -92,7 +117,13 @@ BLOCKING = {
     "Event": _event,
     "Barrier": _barrier,
     "join": _join,
+    # multiprocessing's, as the traced IPC wrappers use them (here between threads)
+    "shared Lock": _shared_lock,
+    "Queue.get": _queue_get,
+    "Queue.put": _queue_put,
+    "Pipe.recv": _pipe_recv,
 }
+TIMED = [primitive for primitive in BLOCKING if primitive != "Pipe.recv"]  # recv takes no timeout
 
 
 @pytest.fixture
@@ -189,7 +220,23 @@ def _timed_calls() -> dict[str, Callable[[], object]]:
         except threading.BrokenBarrierError as broken:
             return broken
 
+    shared = ipc.SharedLock(multiprocessing.Lock(), "shared")
+    shared.acquire()
+    empty, full = ipc.Queue(multiprocessing.Queue(), "q"), ipc.Queue(multiprocessing.Queue(maxsize=1), "q")
+    full.put("fills it")
+
+    def refused(call: Callable[[], object], error: type[Exception]) -> Callable[[], bool]:
+        def timed() -> bool:  # False, as a lock says it timed out
+            with pytest.raises(error):
+                call()
+            return False
+
+        return timed
+
     return {
+        "shared Lock": lambda: shared.acquire(timeout=0.05),
+        "Queue.get": refused(lambda: empty.get(timeout=0.05), std_queue.Empty),
+        "Queue.put": refused(lambda: full.put("no room", timeout=0.05), std_queue.Full),
         "Lock": lambda: lock.acquire(timeout=0.05),
         "RLock": lambda: rlock.acquire(timeout=0.05),
         "Semaphore": lambda: threading.Semaphore(0, name="s").acquire(timeout=0.05),
@@ -200,7 +247,7 @@ def _timed_calls() -> dict[str, Callable[[], object]]:
     }
 
 
-@pytest.mark.parametrize("primitive", BLOCKING)
+@pytest.mark.parametrize("primitive", TIMED)
 def test_a_timed_call_ends_at_its_timeout_however_long_a_slice_is(
     monkeypatch: pytest.MonkeyPatch, main_lane: Recorder, primitive: str
 ) -> None:
