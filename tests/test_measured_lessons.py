@@ -174,8 +174,15 @@ async def test_a_thread_keeps_the_main_loop_answering_while_a_download_waits(
     assert summary["status"] == "done", summary
     values = summary["result"]["values"]
     assert values["inline_worst_ms"] >= 800  # main itself waited for the download
-    assert values["in_a_thread_worst_ms"] < 250  # main kept ticking meanwhile
     assert [e[1] for e in events if e[2] == "start" and e[1] != "main"] == ["download"]
+    # With the download in a thread, main kept answering while it waited: ticks printed
+    # during the download lane's 1 s wait (a tick every 0.1 s). How late the worst one
+    # was is up to the machine: 554 ms beside a soak and two mutation runs.
+    download = [e for e in events if e[1] == "download" and e[2] in STATES]
+    waiting = next(i for i, e in enumerate(download) if e[2] == "io")
+    began, ended = download[waiting][0], download[waiting + 1][0]
+    ticks = [e for e in events if e[1] == "main" and e[2] == "print" and str(e[4]).startswith("tick")]
+    assert len([e for e in ticks if began < e[0] < ended]) >= 2, (values, ticks)
 
 
 async def test_the_lock_counter_without_its_lock_reports_honestly_what_was_lost(
