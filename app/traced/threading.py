@@ -171,8 +171,8 @@ class Thread(_threading.Thread):
             gate.before(me, "start", self.name)
             gate.arriving(self.name)  # nobody else goes until it has reached its first gate
         rec.start_lane(self.name, LaneKind.THREAD)
+        rec.blocked(me)  # first: what the CPU sampler settles on this lane lands before `began`
         began = rec.now()
-        rec.blocked(me)
         try:
             super().start()
         finally:
