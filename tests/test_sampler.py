@@ -284,8 +284,12 @@ def test_a_lane_that_gained_no_cpu_waited_for_the_gil_only_while_another_lane_ra
     main_did: str, drawn: str
 ) -> None:
     """The same stuck thread, while main computes (it holds the interpreter) or sleeps
-    (nobody does: an untraced sleep, so main still counts as a lane that should run)."""
-    meanwhile = (lambda: busy_for(0.02)) if main_did == "computes" else (lambda: time.sleep(0.02))
+    (nobody does: an untraced sleep, so main still counts as a lane that should run).
+    Main computes 20 ms of its own CPU time, not of wall time: the GIL drawn is no more
+    than main was busy, and a thread left running by an earlier test in the same
+    process may take the interpreter from it (the likely cause of one failure in a
+    mutation baseline, which runs the whole fast suite in one process)."""
+    meanwhile = (lambda: compute_for(0.02)) if main_did == "computes" else (lambda: time.sleep(0.02))
     events = stuck_then(lambda: None, while_stuck=lambda s: sample_twice_while_main_computes(s, meanwhile))
     spent = time_in_states(events, "stuck")
     assert spent.get(drawn, 0) >= 15_000_000, spent
@@ -489,7 +493,7 @@ def test_a_thread_that_waited_is_sampled_again_once_its_wait_returns(
                 wait_until(lambda: rec.waiting_for.get("sleeper") == "held", what="the sleeper to wait")
             main_holds.release()
             stuck_in.wait_until_it_holds(sleeper)
-            sample_twice_while_main_computes(sampler)
+            sample_twice_while_main_computes(sampler, lambda: compute_for(0.02))  # CPU time: see above
             stuck_in.release()
             sleeper.join()
     finally:
