@@ -21,7 +21,7 @@ from app.timeline import Event, Kind, LaneKind
 from app.traced import threading
 from app.traced import time as traced_time
 from app.tracing import Recorder, bind
-from tests.helpers import GIL_SHARE_SEEN, gil_share, wait_until
+from tests.helpers import gil_share, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 STATES = {Kind.START, Kind.RUN, Kind.IO, Kind.WAIT, Kind.GIL, Kind.DONE, Kind.CRASH}
@@ -108,14 +108,19 @@ def test_a_lone_cpu_bound_thread_is_drawn_waiting_for_the_gil_at_most_2_percent_
     assert gil_share(spent) <= 0.02, spent
 
 
-def test_four_cpu_bound_threads_are_drawn_waiting_for_the_gil_a_visible_share_of_their_time() -> None:
-    # Once all four count, at most one of them runs at a time, whatever the load.
+def test_four_cpu_bound_threads_are_drawn_waiting_a_third_of_their_time_some_of_it_for_the_gil() -> None:
+    """Once all four count, at most one of them runs at a time, whatever the load: the
+    others are drawn waiting. For the GIL or for a core: how that splits is up to the
+    machine (beside a soak's hogs and more, load 8 on 2 cores, 144 ms went to the GIL
+    and 573 to a core, a GIL share of 14 %); the by-hand tests below pin the split."""
     events = sampled_run(4, together=True)
-    spent = defaultdict(int)
+    spent: dict[str, int] = defaultdict(int)
     for n in range(1, 5):
         for state, ns in time_in_states(events, f"Thread-{n}").items():
             spent[state] += ns
-    assert gil_share(spent) >= GIL_SHARE_SEEN, dict(spent)
+    waited = spent["gil:GIL"] + spent["gil:CPU"]
+    assert waited >= (spent["run"] + waited) / 3, dict(spent)
+    assert spent["gil:GIL"] > 0, dict(spent)
 
 
 def test_every_lane_leaves_the_recorder_in_time_order_although_the_sampler_back_dates() -> None:
