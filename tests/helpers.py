@@ -8,13 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-# The share of their time CPU-bound threads under the GIL are drawn waiting for it
-# (`gil_share`) is most of it on a quiet machine, but at a load of 5-7 on 2 cores a
-# waiting thread often finds the holder itself queued for a core, drawn as a wait for
-# "CPU": 0.20 and 0.24 measured there. A visible share, which a lone thread (at most
-# 0.02) or a drawing without GIL waits never reaches.
-GIL_SHARE_SEEN = 0.15
-
 
 def gil_share(spent: dict[str, int]) -> float:
     """Waiting for the GIL, out of the time not spent waiting for a core (which other
