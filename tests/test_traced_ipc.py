@@ -19,7 +19,7 @@ from app.traced import ipc, threading
 from app.tracing import Recorder, Stop, bind
 from tests.helpers import wait_until
 
-POLL_LIMIT_S = 5.0  # a wait the run stops must end within a slice; this is far beyond one
+BOUND_S = 5.0  # far beyond a slice (a stopped wait ends within one) or a hand-over
 
 
 def of(events: list[Event], worker: str) -> list[tuple[Kind, str, object, str]]:
@@ -32,14 +32,14 @@ def waiting(rec: Recorder, worker: str, obj: str) -> None:
     wait_until(lambda: rec.waiting_for.get(worker) == obj, what=f"{worker} to wait for {obj}")
 
 
-def in_a_lane(rec: Recorder, work: object) -> threading.Thread:
+def in_a_lane(work: Callable[[], object]) -> threading.Thread:
     thread = threading.Thread(target=work)
     thread.start()
     return thread
 
 
 def joined(thread: threading.Thread) -> None:
-    std_threading.Thread.join(thread, POLL_LIMIT_S)
+    std_threading.Thread.join(thread, BOUND_S)
     assert not thread.is_alive(), f"{thread.name} is still blocked"
 
 
@@ -48,7 +48,7 @@ def test_each_item_got_names_its_sender_and_its_number_among_the_senders_puts() 
     rec = Recorder()
     q = ipc.Queue(multiprocessing.Queue(), "Queue-1")
     with bind(rec, "main", LaneKind.MAIN):
-        sender = in_a_lane(rec, lambda: [q.put(item) for item in ("a", "b")])
+        sender = in_a_lane(lambda: [q.put(item) for item in ("a", "b")])
         joined(sender)
         got = [q.get(), q.get()]
     assert got == ["a", "b"]
@@ -68,7 +68,7 @@ def test_a_get_from_an_empty_queue_waits_until_an_item_is_put_and_links_to_its_s
     q = ipc.Queue(multiprocessing.Queue(), "Queue-1")
     with bind(rec, "main", LaneKind.MAIN):
         got: list[object] = []
-        getter = in_a_lane(rec, lambda: got.append(q.get()))
+        getter = in_a_lane(lambda: got.append(q.get()))
         waiting(rec, "Thread-1", "Queue-1")
         q.put(42)
         joined(getter)
@@ -127,7 +127,7 @@ def test_a_put_into_a_full_queue_waits_for_room_and_is_drawn_when_its_item_went_
     q = ipc.Queue(multiprocessing.Queue(maxsize=1), "Queue-1")
     with bind(rec, "main", LaneKind.MAIN):
         q.put("first")
-        putter = in_a_lane(rec, lambda: q.put("second"))
+        putter = in_a_lane(lambda: q.put("second"))
         waiting(rec, "Thread-1", "Queue-1")
         room_made_at = rec.now()
         assert q.get() == "first"
@@ -161,7 +161,7 @@ def test_a_run_stopped_while_a_lane_waits_on_a_queue_ends_that_wait(op: str) -> 
     with bind(rec, "main", LaneKind.MAIN):
         if op == "put":
             q.put("fills it")
-        waiter = in_a_lane(rec, wait_on_the_queue)
+        waiter = in_a_lane(wait_on_the_queue)
         waiting(rec, "Thread-1", "Queue-1")
         rec.stop("the teacher pressed Stop")
         joined(waiter)
@@ -178,7 +178,7 @@ def test_a_stopped_run_refuses_queue_calls_before_they_touch_the_queue(op: str) 
         rec.stop("time limit")
         with pytest.raises(Stop):
             q.get() if op == "get" else q.put("late")
-    assert inner.get(timeout=POLL_LIMIT_S)[2] == "already there"  # the stopped get took nothing
+    assert inner.get(timeout=BOUND_S)[2] == "already there"  # the stopped get took nothing
     assert inner.empty() or op == "get"  # ... and the stopped put added nothing
 
 
@@ -189,7 +189,7 @@ def test_a_recv_waits_for_the_other_end_and_names_the_sender() -> None:
     mine, theirs = ipc.Connection(here_end, "Pipe-1"), ipc.Connection(there_end, "Pipe-1")
     with bind(rec, "main", LaneKind.MAIN):
         got: list[object] = []
-        receiver = in_a_lane(rec, lambda: got.append(theirs.recv()))
+        receiver = in_a_lane(lambda: got.append(theirs.recv()))
         waiting(rec, "Thread-1", "Pipe-1")
         mine.send("hello")
         mine.send("again")
@@ -247,8 +247,8 @@ def test_a_shared_lock_held_elsewhere_refuses_a_try_at_once_and_a_timed_acquire_
             release.wait()
 
     with bind(rec, "main", LaneKind.MAIN):
-        holder = in_a_lane(rec, hold)
-        assert holding.wait(POLL_LIMIT_S)
+        holder = in_a_lane(hold)
+        assert holding.wait(BOUND_S)
         assert lock.acquire(blocking=False) is False
         began = std_time.monotonic()
         assert lock.acquire(timeout=0.1) is False
@@ -270,7 +270,7 @@ def test_a_shared_lock_wait_ends_when_the_holder_releases_it() -> None:
     lock = ipc.SharedLock(multiprocessing.Lock(), "Lock-1")
     with bind(rec, "main", LaneKind.MAIN):
         lock.acquire()
-        waiter = in_a_lane(rec, lambda: lock.acquire() and lock.release())
+        waiter = in_a_lane(lambda: lock.acquire() and lock.release())
         waiting(rec, "Thread-1", "Lock-1")
         lock.release()
         joined(waiter)
