@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import threading as std_threading
+import time as std_time
 from collections.abc import Callable
 
 import pytest
@@ -122,6 +123,28 @@ async def _wait(event: std_threading.Event) -> bool:
     import anyio
 
     return await anyio.to_thread.run_sync(event.wait, 10)
+
+
+async def test_threads_stuck_where_no_stop_reaches_them_cost_the_run_one_grace_period_in_all() -> None:
+    """Four threads the program forgot, each parked in an untraced wait (no traced call:
+    the stop cannot end them). The run waits for them one grace period *in all*, then
+    ends with its own result; it is not left behind, which would take twice the grace
+    and the time to reap processes, and would drop the result."""
+    release = std_threading.Event()  # the real Event: a wait no stop reaches
+
+    def program(p: Params) -> Result:
+        for _ in range(4):
+            threading.Thread(target=release.wait, args=(60,)).start()
+        return Result("main finished")
+
+    grace_s = 0.2  # four stuck threads at one second each would outlast the patience
+    try:
+        run = await run_to_end(program, Settings(max_run_seconds=10, stop_grace_seconds=grace_s))
+    finally:
+        release.set()
+    assert run.status is RunStatus.STOPPED
+    assert run.reason == "the program ended while threads were still running"
+    assert run.result == Result("main finished")
 
 
 def test_the_first_stop_reason_wins_and_each_stop_hook_hears_it_once() -> None:
@@ -392,6 +415,25 @@ async def test_closing_the_manager_stops_its_running_runs_and_waits_for_them_to_
     await manager.close()
     assert run.finished  # close() returned only once the run had ended
     assert (run.status, run.reason) == (RunStatus.STOPPED, SHUTTING_DOWN)
+
+
+async def test_closing_the_manager_gives_a_run_its_grace_period_to_unwind() -> None:
+    """A program busy where no stop reaches it (an untraced sleep) for a moment after
+    the shutdown's stop: close() waits for it, so the run ends, keeping its result,
+    before the server goes (its processes reaped, its history written)."""
+    started = std_threading.Event()
+
+    def program(p: Params) -> Result:
+        started.set()
+        std_time.sleep(0.3)  # untraced: the stop cannot cut it short
+        return Result("unwound")
+
+    manager = RunManager(Settings(stop_grace_seconds=1.0))
+    run = manager.start(scenario(program), Params())
+    assert await _wait(started)
+    await manager.close()
+    assert run.finished
+    assert (run.status, run.reason, run.result) == (RunStatus.STOPPED, SHUTTING_DOWN, Result("unwound"))
 
 
 async def test_a_run_is_directed_from_a_daemon_thread_so_a_stuck_program_cannot_hold_the_server() -> None:
