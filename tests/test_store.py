@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import closing
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -466,8 +467,8 @@ def database(tmp_path: Path) -> Path:
     return tmp_path / "shared.sqlite"
 
 
-async def serve(database: Path) -> AsyncIterator[httpx.AsyncClient]:
-    app: FastAPI = create_app(Settings(database=database, warm_up_processes=False))
+async def serve(database: Path, **settings: float) -> AsyncIterator[httpx.AsyncClient]:
+    app: FastAPI = create_app(Settings(database=database, warm_up_processes=False, **settings))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=30) as http:
@@ -495,6 +496,33 @@ async def test_a_run_reads_back_the_same_after_its_server_is_gone(database: Path
         missing = await second.get("/runs/0123456789ab")
         assert missing.status_code == 404
         assert "pruned" in missing.json()["message"]
+
+
+async def events_stored(http: httpx.AsyncClient, run_id: str) -> int:
+    seen = await http.get(f"/runs/{run_id}")  # 404 until the run's first batch is written
+    return int(seen.json()["events"]) if seen.status_code == 200 else 0
+
+
+async def test_a_run_another_server_runs_streams_what_the_history_holds_then_ends(database: Path) -> None:
+    """Two servers on one history (an operator's two workers): the one that is not
+    running a run shows it as far as the history has it, still running, and its stream
+    ends there rather than wait for events only the other server will ever see."""
+    # A lesson's pace (two threads taking turns, 50 ms holds): it runs for tens of seconds.
+    long_run = {"scenario": "lock-counter", "params": {"pairs": 1, "iterations": 1000, "hold": 0.05}}
+    async for running in serve(database, history_flush_seconds=0.05):
+        created = await running.post("/runs", json=long_run)
+        assert created.status_code == 201, created.text
+        run_id = created.json()["id"]
+        async for other in serve(database):
+            with anyio.fail_after(30):
+                while await events_stored(other, run_id) < 20:
+                    await anyio.sleep(0.05)  # the running server writes a batch every 50 ms
+            with anyio.fail_after(10):
+                stream = parse_sse((await other.get(f"/runs/{run_id}/events")).text)
+            assert len(events_of(stream)) >= 20
+            assert stream[-1].event == "done"
+            assert stream[-1].data["status"] == "running"
+            assert stream[-1].data["events"] == len(events_of(stream))
 
 
 async def test_the_history_pages_fifty_runs_at_a_time_newest_first(database: Path) -> None:
