@@ -4,6 +4,7 @@ marked interrupted, the oldest pruned first."""
 from __future__ import annotations
 
 import gc
+import hashlib
 import logging
 import os
 import re
@@ -185,6 +186,52 @@ def test_every_fact_of_a_failed_and_a_stopped_run_reads_back_after_a_restart(tmp
         assert list(reopened.blocks("failed")) == [block.data]
     finally:
         reopened.close()
+
+
+async def test_a_failed_and_a_stopped_run_read_back_by_a_new_server_say_how_they_ended(
+    database: Path,
+) -> None:
+    """What a learner sees of a run after a restart: the error, the reason, the timing
+    and who may still act on it, exactly as its first server left them."""
+    store = SqliteStore(database)
+    failed, stopped = record("failed", 1.5, RUNNING), record("stopped", 2.5, RUNNING)
+    failed.control_digest = hashlib.sha256(b"the starter's token").hexdigest()
+    store.apply(Changes(created=[failed, stopped], blocks={"failed": [block_of(30)]}))
+    store.apply(
+        Changes(
+            ended={
+                "failed": Ending("failed", 1.75, 123_456_789, None, "ValueError: boom", None),
+                "stopped": Ending("stopped", 2.75, 5_000_000, "stopped by its viewer", None, None),
+            }
+        )
+    )
+    store.close()
+    async for http in serve(database):
+        gone_wrong = (await http.get("/runs/failed")).json()
+        assert (gone_wrong["status"], gone_wrong["error"], gone_wrong["reason"]) == (
+            "failed",
+            "ValueError: boom",
+            None,
+        )
+        assert (gone_wrong["started_at"], gone_wrong["duration_ms"], gone_wrong["events"]) == (
+            1.75,
+            123.457,
+            30,
+        )
+        cut_short = (await http.get("/runs/stopped")).json()
+        assert (cut_short["status"], cut_short["reason"], cut_short["error"]) == (
+            "stopped",
+            "stopped by its viewer",
+            None,
+        )
+        assert cut_short["duration_ms"] == 5.0
+        stream = parse_sse((await http.get("/runs/stopped/events")).text)
+        assert stream[-1].data == cut_short
+        # Its starter's token still controls it (stopping an ended run changes nothing); a stranger's does not.
+        owner = await http.post("/runs/failed/stop", headers={"X-Run-Control": "the starter's token"})
+        assert (owner.status_code, owner.json()["status"]) == (200, "failed")
+        stranger = await http.post("/runs/failed/stop", headers={"X-Run-Control": "a guess"})
+        assert stranger.status_code == 403
 
 
 def test_a_write_that_fails_leaves_nothing_behind_and_the_next_one_works(store: SqliteStore) -> None:
