@@ -218,6 +218,7 @@ async def test_a_failed_and_a_stopped_run_read_back_by_a_new_server_say_how_they
             123.457,
             30,
         )
+        assert gone_wrong["interpreter"] == "cpython 3.11"  # what it ran on, not what reads it back
         cut_short = (await http.get("/runs/stopped")).json()
         assert (cut_short["status"], cut_short["reason"], cut_short["error"]) == (
             "stopped",
