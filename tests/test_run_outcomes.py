@@ -367,7 +367,7 @@ async def _finished(manager: RunManager, main: Callable[[Params], Result]):  # t
     return run
 
 
-async def test_a_viewer_receives_events_while_the_run_is_still_running() -> None:
+async def test_a_viewer_receives_events_and_their_start_time_while_the_run_is_still_running() -> None:
     printed = std_threading.Event()
     release = std_threading.Event()
 
@@ -388,6 +388,8 @@ async def test_a_viewer_receives_events_while_the_run_is_still_running() -> None
                 break  # it arrived live: the run has not ended
         assert seen == ["first"]
         assert run.status is RunStatus.RUNNING
+        # the page's clock counts from the program's start: known with its first events
+        assert run.summary()["started_at"] == run.recorder.t0_wall is not None
         release.set()
         async for _ in run.follow(0, 10_000):
             pass
