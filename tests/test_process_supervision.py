@@ -25,6 +25,7 @@ from app.config import Settings
 from app.runner import Run, RunManager
 from app.scenarios.base import Params, Result, Scenario
 from app.traced import multiprocessing
+from app.traced.supervisor import KILL_AFTER_S
 from tests.helpers import Wire, events_of, parse_sse
 from tests.proc_helpers import children, state
 
@@ -192,11 +193,16 @@ async def test_a_frozen_process_is_killed_after_the_grace_period(
     frozen = pid_of(run, "Process-2")
     os.kill(frozen, signal.SIGSTOP)
     await until(lambda: state(frozen) == "T", "the process to stop")
+    stopped_at_ns = run.recorder.now()  # the run's clock, as the events' times
     assert (await client.post(f"/runs/{created['id']}/stop")).status_code == 200
     with anyio.fail_after(3 * GRACE_S + 5):
         summary, events = await read_to_done(client, created["id"])
     assert summary["status"] == "stopped"
-    assert "SIGKILL" in lane(events, "Process-2")[-1][4]
+    end = lane(events, "Process-2")[-1]
+    assert "SIGKILL" in end[4]
+    # The server's grace (0.5 s, not the default 3 s; not cut short when Process-1 ends
+    # at once), then SIGTERM's half second unanswered, then SIGKILL.
+    assert GRACE_S + KILL_AFTER_S <= (end[0] - stopped_at_ns) / 1e9 < GRACE_S + KILL_AFTER_S + 1.5
     assert lane(events, "Process-1")[-1][4].startswith("stopped")
     assert manager_of(app).active == 0
 

@@ -71,6 +71,17 @@ def describe_exit(code: int | None) -> str:
     return f"exited with code {code} without reporting"
 
 
+def wait_all_exited(processes: list[BaseProcess], timeout: float) -> None:
+    """Wait until every one of `processes` has exited, or `timeout` has passed.
+
+    One `connection.wait` is not enough: it returns as soon as *one* sentinel is
+    ready, so a child that exits at once would cut short the time another is given."""
+    deadline = time.monotonic() + timeout
+    left = {process.sentinel for process in processes}
+    while left and (remaining := deadline - time.monotonic()) > 0:
+        left.difference_update(_connection.wait(list(left), timeout=remaining))
+
+
 class _Tracking:
     """Mixin for a `multiprocessing` context: every process made through it is
     tracked by `on_process` (a pool's or executor's own workers included)."""
@@ -291,8 +302,7 @@ class Hub:
             self._forced.update(id(process) for process in left)
         for process in left:
             process.terminate()  # SIGTERM: a frozen process keeps it pending...
-        if left:  # wait() on no sentinels at all sleeps the whole timeout
-            _connection.wait([p.sentinel for p in left], timeout=KILL_AFTER_S)
+        wait_all_exited(left, KILL_AFTER_S)
         for process in self.live():
             process.kill()  # ...SIGKILL ends even a frozen one
 
@@ -318,8 +328,7 @@ class Hub:
             # the grace period, then end them.
             self.rec.stop(self.rec.stop_reason or "the program ended while processes were still running")
             self._on_stop("")  # the recorder no longer calls hooks once its program is over
-            if left := self.live():
-                _connection.wait([p.sentinel for p in left], timeout=self.rec.stop_grace_s)
+            wait_all_exited(self.live(), self.rec.stop_grace_s)
         self.force_end()
         with self._lock:
             releases, self._releases = self._releases, []
