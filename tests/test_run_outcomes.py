@@ -4,15 +4,18 @@ the program's error, stopped with the first reason given; and what a run leaves 
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import re
 import threading as std_threading
 import time as std_time
+import weakref
 from collections.abc import Callable
 
 import pytest
 
 from app.config import Settings
-from app.runner import SHUTTING_DOWN, RunManager, RunStatus, stop_all_runs
+from app.runner import SHUTTING_DOWN, Run, RunManager, RunStatus, stop_all_runs
 from app.scenarios.base import Params, Result, Scenario
 from app.timeline import Kind
 from app.traced import print as traced_print
@@ -280,6 +283,60 @@ async def test_old_runs_are_forgotten_beyond_the_event_budget_but_never_a_runnin
         assert [r.id for r in manager.runs.values()] == [third.id, fourth.id]
         async for _ in fourth.follow(0, 10_000):
             pass
+    finally:
+        release.set()
+        await manager.close()
+
+
+async def test_runs_read_back_from_the_history_count_in_the_kept_runs_budget() -> None:
+    """Runs a viewer opened from the history are kept in memory like any other, and go
+    oldest first once more are kept than the server allows."""
+    manager = RunManager(Settings(kept_runs=2))
+    stored = [
+        Run(id=f"stored{i}", scenario=scenario(lambda p: Result("")), params=Params(), status=RunStatus.DONE)
+        for i in range(3)
+    ]
+    for run in stored:
+        manager.remember(run)
+    assert list(manager.runs) == ["stored1", "stored2"]
+    await manager.close()
+
+
+async def test_a_program_may_start_at_most_the_servers_workers_per_run() -> None:
+    def program(p: Params) -> Result:
+        for _ in range(5):
+            t = threading.Thread(target=lambda: None)
+            t.start()
+            t.join()
+        return Result("unreachable")
+
+    run = await run_to_end(program, Settings(max_run_seconds=10, max_workers_per_run=3))
+    assert run.status is RunStatus.FAILED
+    assert "this run may start at most 3 workers" in str(run.error)
+    assert {e.worker for e in run.events} == {"main", "Thread-1", "Thread-2", "Thread-3"}  # the 4th refused
+
+
+async def test_a_run_is_driven_by_a_task_named_after_it_that_the_manager_lets_go_once_it_ends() -> None:
+    """A task dump of a busy server says which run each task drives; an ended run's
+    task is not kept (a server that ran thousands of runs holds none of their tasks)."""
+    release = std_threading.Event()
+
+    def program(p: Params) -> Result:
+        release.wait(30)  # untraced: the test decides when it ends
+        return Result("done")
+
+    manager = RunManager(Settings())
+    try:
+        run = manager.start(scenario(program), Params())
+        [task] = [t for t in asyncio.all_tasks() if t.get_name() == f"run-{run.id}"]
+        ended = weakref.ref(task)
+        del task
+        release.set()
+        async for _ in run.follow(0, 10_000):
+            pass
+        await asyncio.sleep(0)  # the task's done callbacks run in the loop's next step
+        gc.collect()
+        assert ended() is None
     finally:
         release.set()
         await manager.close()
