@@ -573,6 +573,19 @@ async def test_a_run_another_server_runs_streams_what_the_history_holds_then_end
             assert stream[-1].data["events"] == len(events_of(stream))
 
 
+async def test_the_starter_of_a_run_still_controls_it_after_a_restart(database: Path) -> None:
+    async for first in serve(database):
+        created = await first.post("/runs", json={"scenario": "lock-counter", "params": {"iterations": 10}})
+        assert created.status_code == 201, created.text
+        run_id, control = created.json()["id"], created.json()["control"]
+        assert parse_sse((await first.get(f"/runs/{run_id}/events")).text)[-1].event == "done"
+    async for second in serve(database):  # knows the run only from the history
+        mine = await second.post(f"/runs/{run_id}/stop", headers={"X-Run-Control": control})
+        assert (mine.status_code, mine.json()["status"]) == (200, "done")  # allowed; an ended run stays so
+        theirs = await second.post(f"/runs/{run_id}/stop", headers={"X-Run-Control": "a guess"})
+        assert theirs.status_code == 403
+
+
 async def test_the_history_pages_fifty_runs_at_a_time_newest_first(database: Path) -> None:
     store = SqliteStore(database)
     runs = [record(f"run{i:02d}", 1_700_000_000.0 + i) for i in range(60)]
