@@ -294,7 +294,9 @@ STUCK_PROGRAM = Scenario(
 )
 
 
-async def test_a_program_that_never_unwinds_is_left_behind_and_its_run_ends(app: FastAPI) -> None:
+async def test_a_program_that_never_unwinds_is_left_behind_and_its_run_ends(
+    app: FastAPI, caplog: pytest.LogCaptureFixture
+) -> None:
     RELEASE_STUCK_PROGRAM.clear()
     try:
         run = manager_of(app).start(STUCK_PROGRAM, Params())
@@ -305,5 +307,7 @@ async def test_a_program_that_never_unwinds_is_left_behind_and_its_run_ends(app:
         assert str(run.reason).startswith("time limit")
         assert "left behind" in str(run.reason)
         assert manager_of(app).active == 0
+        # the operator's log says so too: a parked thread is theirs to know about
+        assert f"run {run.id}: the program did not unwind after its stop; left behind" in caplog.messages
     finally:
         RELEASE_STUCK_PROGRAM.set()  # let the parked thread go: the test leaves nothing behind
