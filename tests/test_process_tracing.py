@@ -159,14 +159,16 @@ def test_plain_fork_is_refused() -> None:
 @pytest.mark.parametrize(
     ("code", "words"),
     [
-        (-9, "killed by signal SIGKILL"),
-        (-15, "killed by signal SIGTERM"),
-        (3, "exited with code 3"),
-        (None, "unknown"),
+        (-9, "killed by signal SIGKILL (exit code -9)"),
+        (-15, "killed by signal SIGTERM (exit code -15)"),
+        (-99, "killed by signal 99"),  # a number with no name
+        (3, "exited with code 3 without reporting"),
+        (0, "exited with code 0 without reporting"),  # os._exit(0): no word, no signal
+        (None, "died without reporting (exit code unknown)"),
     ],
 )
 def test_exit_codes_are_described_in_words(code: int | None, words: str) -> None:
-    assert words in multiprocessing.describe_exit(code)
+    assert multiprocessing.describe_exit(code) == words
 
 
 def test_two_runs_get_separate_hubs_and_lanes() -> None:
