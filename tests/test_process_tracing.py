@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing as std_multiprocessing
 import os
 import threading as std_threading
 import time as std_time
@@ -13,7 +14,7 @@ from app.traced import child, multiprocessing, threading, time
 from app.traced import print as traced_print
 from app.tracing import Recorder, bind
 from tests.helpers import wait_until
-from tests.proc_helpers import children
+from tests.proc_helpers import children, put_parent_pid
 
 
 def say_hello(times: int) -> None:
@@ -61,6 +62,24 @@ def test_a_process_lane_starts_before_its_first_line_and_ends_done() -> None:
     assert [e.detail for e in events if e.kind is Kind.PRINT] == ["hello 0", "hello 1", "hello 2"]
     assert events[-1].kind is Kind.DONE
     assert proc.exitcode == 0
+
+
+@pytest.mark.usefixtures("no_children_left")
+@pytest.mark.parametrize(("method", "parent"), [("forkserver", "the forkserver"), ("spawn", "us")])
+def test_a_lessons_start_method_is_the_one_its_processes_are_started_by(method: str, parent: str) -> None:
+    """The lesson's choice is what the learner compares (forkserver ~10 ms, spawn a fresh
+    interpreter ~130 ms): a forked child's parent is the forkserver, a spawned one's is us."""
+    told = std_multiprocessing.get_context("spawn").Queue()
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        proc = multiprocessing.get_context(method).Process(target=put_parent_pid, args=(told,))
+        proc.start()
+        proc.join()
+    rec.finalize()
+    parent_pid = told.get(timeout=60)
+    told.close()
+    assert proc.exitcode == 0
+    assert (parent_pid == os.getpid()) is (parent == "us")
 
 
 @pytest.mark.usefixtures("no_children_left")
