@@ -14,7 +14,7 @@ from app.traced import child, multiprocessing, threading, time
 from app.traced import print as traced_print
 from app.tracing import Recorder, bind
 from tests.helpers import wait_until
-from tests.proc_helpers import children, put_parent_pid
+from tests.proc_helpers import alive, children, put_parent_pid
 
 
 def say_hello(times: int) -> None:
@@ -131,6 +131,36 @@ def test_a_child_deaf_to_the_stop_is_terminated_after_the_grace_period() -> None
     assert proc.exitcode == -15
     assert events[-1].kind is Kind.DONE
     assert "SIGTERM" in events[-1].detail
+
+
+@pytest.mark.usefixtures("no_children_left")
+def test_a_child_deaf_to_the_stop_is_ended_after_the_grace_even_while_main_never_unwinds() -> None:
+    """The hub's own timer ends a stopped run's processes: a program stuck where no
+    stop reaches it (the runner leaves it behind) cannot keep them running."""
+    rec = Recorder(stop_grace_s=0.3)
+    with bind(rec, "main", LaneKind.MAIN):
+        proc = multiprocessing.get_context("forkserver").Process(target=ignore_stops, args=(30,))
+        proc.start()
+    pid = proc.pid
+    assert pid is not None
+    stopped = std_time.monotonic()
+    rec.stop("stopped by a test")  # and nobody calls finalize(): main is "stuck"
+    wait_until(lambda: not alive(pid), timeout=10, what="the hub to end the child")
+    assert std_time.monotonic() - stopped >= 0.3  # the grace came first
+    rec.finalize()
+    assert proc.exitcode == -15  # SIGTERM, from the timer: the child never looked at the stop
+
+
+def test_a_runs_drain_thread_is_a_named_daemon() -> None:
+    """Named for a stack dump; a daemon, so that a drain that never ends cannot hold up
+    the server's exit."""
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        multiprocessing.get_context("forkserver")  # the run's hub, with its drain thread
+        drains = [t for t in std_threading.enumerate() if t.name == "interleave-drain"]
+    rec.finalize()
+    assert drains
+    assert all(t.daemon for t in drains)
 
 
 def test_a_child_ships_its_events_in_batches_not_one_message_per_event() -> None:
