@@ -14,10 +14,11 @@ from collections.abc import Callable
 
 import pytest
 
+from app.columns import EventColumns
 from app.config import Settings
 from app.runner import SHUTTING_DOWN, Run, RunManager, RunStatus, stop_all_runs
 from app.scenarios.base import Params, Result, Scenario
-from app.timeline import Kind
+from app.timeline import Event, Kind
 from app.traced import print as traced_print
 from app.traced import threading
 from app.tracing import Recorder, bind, here
@@ -302,6 +303,27 @@ async def test_runs_read_back_from_the_history_count_in_the_kept_runs_budget() -
     await manager.close()
 
 
+async def test_the_kept_events_budget_keeps_runs_up_to_exactly_its_size() -> None:
+    def stored(run_id: str, events: int) -> Run:
+        log = EventColumns()
+        log.extend([Event(i, "main", Kind.PRINT, "", str(i)) for i in range(events)])
+        return Run(
+            id=run_id,
+            scenario=scenario(lambda p: Result("")),
+            params=Params(),
+            status=RunStatus.DONE,
+            events=log,
+        )
+
+    manager = RunManager(Settings(kept_events=1_000))
+    manager.remember(stored("first", 600))
+    manager.remember(stored("second", 400))
+    assert list(manager.runs) == ["first", "second"]  # 1,000 of 1,000: all kept
+    manager.remember(stored("third", 1))
+    assert list(manager.runs) == ["second", "third"]
+    await manager.close()
+
+
 async def test_a_program_may_start_at_most_the_servers_workers_per_run() -> None:
     def program(p: Params) -> Result:
         for _ in range(5):
@@ -337,6 +359,33 @@ async def test_a_run_is_driven_by_a_task_named_after_it_that_the_manager_lets_go
         await asyncio.sleep(0)  # the task's done callbacks run in the loop's next step
         gc.collect()
         assert ended() is None
+    finally:
+        release.set()
+        await manager.close()
+
+
+async def test_a_run_leaves_no_sampler_behind() -> None:
+    """Each run samples its lanes' CPU from a thread of its own; once the run ends the
+    thread is gone (a server running lessons all day would otherwise gather them)."""
+    before = set(std_threading.enumerate())
+    started = std_threading.Event()
+    release = std_threading.Event()
+
+    def program(p: Params) -> Result:
+        started.set()
+        release.wait(30)  # untraced: the test decides when it ends
+        return Result("done")
+
+    manager = RunManager(Settings())
+    try:
+        run = manager.start(scenario(program), Params())
+        assert await _wait(started)
+        samplers = [t for t in set(std_threading.enumerate()) - before if t.name == "interleave-sampler"]
+        assert len(samplers) == 1
+        release.set()
+        async for _ in run.follow(0, 10_000):
+            pass
+        assert not samplers[0].is_alive()
     finally:
         release.set()
         await manager.close()
