@@ -410,7 +410,6 @@ class RunManager:
             outcome: Result | BaseException = director.result()
         except BaseException as error:  # the scenario's own failure, shown to the user
             outcome = error
-        self._publish(run)
         self._finish(run, RunOutcome.of(outcome, run.recorder))
 
     def _direct(self, run: LiveRun) -> asyncio.Future[Result]:
