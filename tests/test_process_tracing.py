@@ -151,6 +151,34 @@ def test_a_child_deaf_to_the_stop_is_ended_after_the_grace_even_while_main_never
     assert proc.exitcode == -15  # SIGTERM, from the timer: the child never looked at the stop
 
 
+@pytest.mark.usefixtures("no_children_left")
+@pytest.mark.parametrize(
+    ("end", "words"), [("terminate", "SIGTERM (exit code -15)"), ("kill", "SIGKILL (exit code -9)")]
+)
+def test_a_process_the_program_ends_itself_is_drawn_ended_by_the_parent_not_crashed(
+    end: str, words: str
+) -> None:
+    rec = Recorder()
+    seen: list = []
+
+    def running() -> bool:  # it has said its first word: its lane is known to the parent
+        seen.extend(rec.take())
+        return any(e.worker == "Process-1" and e.kind is Kind.RUN for e in seen)
+
+    with bind(rec, "main", LaneKind.MAIN):
+        proc = multiprocessing.get_context("forkserver").Process(target=ignore_stops, args=(30,))
+        proc.start()
+        wait_until(running, timeout=30, what="the child to start")
+        getattr(proc, end)()
+        proc.join()
+    rec.finalize()
+    events = lane(seen + rec.take(), "Process-1")
+    assert (events[-1].kind, events[-1].detail) == (
+        Kind.DONE,
+        f"ended by the parent: killed by signal {words}",
+    )
+
+
 def test_a_runs_drain_thread_is_a_named_daemon() -> None:
     """Named for a stack dump; a daemon, so that a drain that never ends cannot hold up
     the server's exit."""
