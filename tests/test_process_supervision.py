@@ -214,11 +214,12 @@ async def test_an_executor_worker_killed_from_outside_breaks_the_executor_and_th
     run = manager_of(app).get(created["id"])
     assert run is not None
     await until(lambda: len(busy_lanes(run, "PoolWorker")) == 2, "both workers to take a task")
-    os.kill(pid_of(run, "PoolWorker-1"), signal.SIGKILL)
+    # The second: the death is told of the process with the dead pipe's pid, not the first one
+    os.kill(pid_of(run, "PoolWorker-2"), signal.SIGKILL)
     summary, events = await read_to_done(client, created["id"])
     assert summary["status"] == "done"
     assert summary["result"]["values"]["broken"] > 0
-    end = lane(events, "PoolWorker-1")[-1]
+    end = lane(events, "PoolWorker-2")[-1]
     assert end[2] == "crash", end
     assert "SIGKILL" in end[4]
     assert manager_of(app).active == 0
