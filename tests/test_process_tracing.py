@@ -179,6 +179,26 @@ def test_a_process_the_program_ends_itself_is_drawn_ended_by_the_parent_not_cras
     )
 
 
+def square(x: int) -> int:
+    return x * x
+
+
+@pytest.mark.usefixtures("no_children_left")
+def test_the_lanes_of_executor_workers_that_never_started_say_they_never_ran() -> None:
+    rec = Recorder(stop_grace_s=0.3)
+    with bind(rec, "main", LaneKind.MAIN):
+        executor = multiprocessing.get_context("forkserver").ProcessPoolExecutor(3)
+        assert executor.submit(square, 4).result(timeout=60) == 16  # one task: one worker started
+    rec.finalize()  # never shut down: the run's end does it
+    events = rec.take()
+    for unused in ("PoolWorker-2", "PoolWorker-3"):
+        last = lane(events, unused)[-1]
+        assert (last.kind, last.detail) == (
+            Kind.DONE,
+            "no word from this worker: it never ran or its last batch was lost",
+        )
+
+
 def test_a_runs_drain_thread_is_a_named_daemon() -> None:
     """Named for a stack dump; a daemon, so that a drain that never ends cannot hold up
     the server's exit."""
