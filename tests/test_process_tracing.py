@@ -199,6 +199,27 @@ def test_the_lanes_of_executor_workers_that_never_started_say_they_never_ran() -
         )
 
 
+def cpu_seconds(thread: std_threading.Thread) -> float:
+    """CPU time `thread` has used so far, from the kernel's account of it."""
+    with open(f"/proc/self/task/{thread.native_id}/schedstat") as stat:
+        return int(stat.read().split()[0]) / 1e9
+
+
+def test_a_runs_drain_thread_sleeps_while_it_has_nothing_to_read() -> None:
+    """Every run with processes has a drain thread for its whole life: between batches
+    it must sleep, not spin (a spinning one would take a core from the lesson)."""
+    before = set(std_threading.enumerate())
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        multiprocessing.get_context("forkserver")  # the run's hub and its drain; no child yet
+        [drain] = [t for t in set(std_threading.enumerate()) - before if t.name == "interleave-drain"]
+        used = cpu_seconds(drain)
+        std_threading.Event().wait(1.0)
+        used = cpu_seconds(drain) - used
+    rec.finalize()
+    assert used < 0.05  # ~100 short looks a second; a spinning loop takes most of a core
+
+
 def test_a_runs_drain_thread_is_a_named_daemon() -> None:
     """Named for a stack dump; a daemon, so that a drain that never ends cannot hold up
     the server's exit."""
