@@ -39,6 +39,19 @@ def lane(events: list, worker: str) -> list:
     return [e for e in events if e.worker == worker]
 
 
+def first_words(rec: Recorder, worker: str) -> list:
+    """Wait until `worker`'s first line has run (from then on it looks at the stop flag
+    and its lane is known to the parent); the events taken from `rec` meanwhile."""
+    seen: list = []
+
+    def running() -> bool:
+        seen.extend(rec.take())
+        return any(e.worker == worker and e.kind is Kind.RUN for e in seen)
+
+    wait_until(running, timeout=30, what=f"{worker} to start")
+    return seen
+
+
 @pytest.fixture
 def no_children_left():
     before = children()
@@ -103,13 +116,7 @@ def test_a_stopped_run_tells_its_children_which_end_at_their_next_traced_call() 
     with bind(rec, "main", LaneKind.MAIN):
         proc = multiprocessing.get_context("forkserver").Process(target=nap, args=(60,))
         proc.start()
-    seen: list = []
-
-    def running() -> bool:  # its first line ran: from now on it looks at the stop flag
-        seen.extend(rec.take())
-        return any(e.worker == "Process-1" and e.kind is Kind.RUN for e in seen)
-
-    wait_until(running, timeout=30, what="the child to start")
+    seen = first_words(rec, "Process-1")
     rec.stop("stopped by a test")
     rec.finalize()
     events = lane(seen + rec.take(), "Process-1")
@@ -159,16 +166,10 @@ def test_a_process_the_program_ends_itself_is_drawn_ended_by_the_parent_not_cras
     end: str, words: str
 ) -> None:
     rec = Recorder()
-    seen: list = []
-
-    def running() -> bool:  # it has said its first word: its lane is known to the parent
-        seen.extend(rec.take())
-        return any(e.worker == "Process-1" and e.kind is Kind.RUN for e in seen)
-
     with bind(rec, "main", LaneKind.MAIN):
         proc = multiprocessing.get_context("forkserver").Process(target=ignore_stops, args=(30,))
         proc.start()
-        wait_until(running, timeout=30, what="the child to start")
+        seen = first_words(rec, "Process-1")
         getattr(proc, end)()
         proc.join()
     rec.finalize()
@@ -205,14 +206,20 @@ def cpu_seconds(thread: std_threading.Thread) -> float:
         return int(stat.read().split()[0]) / 1e9
 
 
+def drain_of_a_new_hub() -> std_threading.Thread:
+    """The drain thread the bound run's hub starts (the hub comes with `get_context`)."""
+    before = set(std_threading.enumerate())
+    multiprocessing.get_context("forkserver")  # no child yet
+    [drain] = [t for t in set(std_threading.enumerate()) - before if t.name == "interleave-drain"]
+    return drain
+
+
 def test_a_runs_drain_thread_sleeps_while_it_has_nothing_to_read() -> None:
     """Every run with processes has a drain thread for its whole life: between batches
     it must sleep, not spin (a spinning one would take a core from the lesson)."""
-    before = set(std_threading.enumerate())
     rec = Recorder()
     with bind(rec, "main", LaneKind.MAIN):
-        multiprocessing.get_context("forkserver")  # the run's hub and its drain; no child yet
-        [drain] = [t for t in set(std_threading.enumerate()) - before if t.name == "interleave-drain"]
+        drain = drain_of_a_new_hub()
         used = cpu_seconds(drain)
         std_threading.Event().wait(1.0)
         used = cpu_seconds(drain) - used
@@ -225,18 +232,14 @@ def test_a_runs_drain_thread_is_a_named_daemon() -> None:
     the server's exit."""
     rec = Recorder()
     with bind(rec, "main", LaneKind.MAIN):
-        multiprocessing.get_context("forkserver")  # the run's hub, with its drain thread
-        drains = [t for t in std_threading.enumerate() if t.name == "interleave-drain"]
+        drain = drain_of_a_new_hub()  # found by its name
     rec.finalize()
-    assert drains
-    assert all(t.daemon for t in drains)
+    assert drain.daemon
 
 
 def test_a_child_ships_its_events_in_batches_not_one_message_per_event() -> None:
-    import multiprocessing as std_mp
-
-    reader, writer = std_mp.Pipe(duplex=False)
-    stop = std_mp.get_context("spawn").Event()
+    reader, writer = std_multiprocessing.Pipe(duplex=False)
+    stop = std_multiprocessing.get_context("spawn").Event()
     rec = child.ChildRecorder(writer, stop, std_time.monotonic_ns(), "Process-9")
     for i in range(1000):
         rec.emit("Process-9", Kind.PRINT, detail=str(i))
@@ -253,10 +256,8 @@ def test_a_child_ships_its_events_in_batches_not_one_message_per_event() -> None
 
 
 def test_a_childs_stop_flag_follows_the_parents_event() -> None:
-    import multiprocessing as std_mp
-
-    reader, writer = std_mp.Pipe(duplex=False)
-    stop = std_mp.get_context("spawn").Event()
+    reader, writer = std_multiprocessing.Pipe(duplex=False)
+    stop = std_multiprocessing.get_context("spawn").Event()
     rec = child.ChildRecorder(writer, stop, std_time.monotonic_ns(), "Process-9")
     try:
         rec.check()
