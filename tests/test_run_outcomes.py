@@ -41,6 +41,28 @@ async def run_to_end(main: Callable[[Params], Result], settings: Settings | None
         await manager.close()
 
 
+def parked(
+    release: std_threading.Event, started: std_threading.Event | None = None
+) -> Callable[[Params], Result]:
+    """A program that says it has started, then waits untraced (no stop reaches it)
+    until the test releases it: the run stays running as long as the test needs."""
+
+    def program(p: Params) -> Result:
+        if started is not None:
+            started.set()
+        release.wait(30)
+        return Result("done")
+
+    return program
+
+
+def stored_run(run_id: str, events: int = 0) -> Run:
+    """A finished run as read back from the history, with `events` events."""
+    log = EventColumns()
+    log.extend([Event(i, "main", Kind.PRINT, "", str(i)) for i in range(events)])
+    return Run(id=run_id, scenario=scenario(parked), params=Params(), status=RunStatus.DONE, events=log)
+
+
 def lane(run, worker: str):  # type: ignore[no-untyped-def]
     return [e for e in run.events if e.worker == worker]
 
@@ -293,33 +315,18 @@ async def test_runs_read_back_from_the_history_count_in_the_kept_runs_budget() -
     """Runs a viewer opened from the history are kept in memory like any other, and go
     oldest first once more are kept than the server allows."""
     manager = RunManager(Settings(kept_runs=2))
-    stored = [
-        Run(id=f"stored{i}", scenario=scenario(lambda p: Result("")), params=Params(), status=RunStatus.DONE)
-        for i in range(3)
-    ]
-    for run in stored:
-        manager.remember(run)
+    for i in range(3):
+        manager.remember(stored_run(f"stored{i}"))
     assert list(manager.runs) == ["stored1", "stored2"]
     await manager.close()
 
 
 async def test_the_kept_events_budget_keeps_runs_up_to_exactly_its_size() -> None:
-    def stored(run_id: str, events: int) -> Run:
-        log = EventColumns()
-        log.extend([Event(i, "main", Kind.PRINT, "", str(i)) for i in range(events)])
-        return Run(
-            id=run_id,
-            scenario=scenario(lambda p: Result("")),
-            params=Params(),
-            status=RunStatus.DONE,
-            events=log,
-        )
-
     manager = RunManager(Settings(kept_events=1_000))
-    manager.remember(stored("first", 600))
-    manager.remember(stored("second", 400))
+    manager.remember(stored_run("first", 600))
+    manager.remember(stored_run("second", 400))
     assert list(manager.runs) == ["first", "second"]  # 1,000 of 1,000: all kept
-    manager.remember(stored("third", 1))
+    manager.remember(stored_run("third", 1))
     assert list(manager.runs) == ["second", "third"]
     await manager.close()
 
@@ -342,14 +349,9 @@ async def test_a_run_is_driven_by_a_task_named_after_it_that_the_manager_lets_go
     """A task dump of a busy server says which run each task drives; an ended run's
     task is not kept (a server that ran thousands of runs holds none of their tasks)."""
     release = std_threading.Event()
-
-    def program(p: Params) -> Result:
-        release.wait(30)  # untraced: the test decides when it ends
-        return Result("done")
-
     manager = RunManager(Settings())
     try:
-        run = manager.start(scenario(program), Params())
+        run = manager.start(scenario(parked(release)), Params())
         [task] = [t for t in asyncio.all_tasks() if t.get_name() == f"run-{run.id}"]
         ended = weakref.ref(task)
         del task
@@ -368,17 +370,10 @@ async def test_a_run_leaves_no_sampler_behind() -> None:
     """Each run samples its lanes' CPU from a thread of its own; once the run ends the
     thread is gone (a server running lessons all day would otherwise gather them)."""
     before = set(std_threading.enumerate())
-    started = std_threading.Event()
-    release = std_threading.Event()
-
-    def program(p: Params) -> Result:
-        started.set()
-        release.wait(30)  # untraced: the test decides when it ends
-        return Result("done")
-
+    started, release = std_threading.Event(), std_threading.Event()
     manager = RunManager(Settings())
     try:
-        run = manager.start(scenario(program), Params())
+        run = manager.start(scenario(parked(release, started)), Params())
         assert await _wait(started)
         samplers = [t for t in set(std_threading.enumerate()) - before if t.name == "interleave-sampler"]
         assert len(samplers) == 1
@@ -545,17 +540,10 @@ async def test_closing_the_manager_gives_a_run_its_grace_period_to_unwind() -> N
 
 
 async def test_a_run_is_directed_from_a_daemon_thread_so_a_stuck_program_cannot_hold_the_server() -> None:
-    release = std_threading.Event()
-    started = std_threading.Event()
-
-    def program(p: Params) -> Result:
-        started.set()
-        release.wait(30)
-        return Result("done")
-
+    started, release = std_threading.Event(), std_threading.Event()
     manager = RunManager(Settings())
     try:
-        run = manager.start(scenario(program), Params())
+        run = manager.start(scenario(parked(release, started)), Params())
         assert await _wait(started)
         [director] = [t for t in std_threading.enumerate() if t.name == f"interleave-run-{run.id}"]
         assert director.daemon
