@@ -40,7 +40,7 @@ from app.timeline import Kind, LaneKind, joining
 from app.traced import child
 from app.traced.ipc import Array, Connection, Queue, SharedLock, Value
 from app.traced.shared_memory import SharedMemory, SharedView
-from app.traced.supervisor import START_METHODS, Hub, describe_exit, run_context, warm_up
+from app.traced.supervisor import START_METHODS, Hub, describe_exit, run_context, wait_all_exited, warm_up
 from app.traced.threading import wait_in_slices
 from app.tracing import LimitExceeded, Stop, here
 
@@ -453,13 +453,8 @@ def asking_the_os(what: str) -> Iterator[None]:
 
 
 def all_exited(workers: list[BaseProcess]) -> Callable[[float], bool]:
-    """A `wait_in_slices` attempt that is true once every worker has exited. It
-    watches their sentinels (readable once a process is gone)."""
-
-    def attempt(slice_s: float) -> bool:
-        return len(_connection.wait([p.sentinel for p in workers], timeout=slice_s)) == len(workers)
-
-    return attempt
+    """A `wait_in_slices` attempt that is true once every worker has exited."""
+    return lambda slice_s: wait_all_exited(workers, slice_s)
 
 
 def name_of(func: Callable[..., Any]) -> str:

@@ -71,15 +71,17 @@ def describe_exit(code: int | None) -> str:
     return f"exited with code {code} without reporting"
 
 
-def wait_all_exited(processes: list[BaseProcess], timeout: float) -> None:
-    """Wait until every one of `processes` has exited, or `timeout` has passed.
+def wait_all_exited(processes: list[BaseProcess], timeout: float) -> bool:
+    """Wait until every one of `processes` has exited, or `timeout` has passed: have they?
 
     One `connection.wait` is not enough: it returns as soon as *one* sentinel is
-    ready, so a child that exits at once would cut short the time another is given."""
+    ready, so a child that exits at once would cut short the time another is given
+    (and a caller waiting in slices would spin until the last one exits)."""
     deadline = time.monotonic() + timeout
     left = {process.sentinel for process in processes}
     while left and (remaining := deadline - time.monotonic()) > 0:
         left.difference_update(_connection.wait(list(left), timeout=remaining))
+    return not left
 
 
 class _Tracking:
