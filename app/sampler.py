@@ -18,6 +18,12 @@ What an interval [t0, t1] of such a lane becomes:
   as the lesson's GIL. The rest is waiting for a CPU core (`gil`, obj "CPU"). They are drawn in that order,
   before the part it ran. A child process's lane alone in its interpreter (our own
   threads there are not lanes) has nobody to wait for but a core: all of it is "CPU".
+- an interval opens where the lane starts or resumes, in its own thread: it holds the
+  interpreter there, so what follows is drawn running first, then waiting. (Opened at
+  the next tick instead, a sampler kept from the interpreter by the lanes it watches
+  would leave them drawn running until it got it back: beside other load, four counting
+  threads were once drawn running 95 % of their time.) An interval a tick opens starts
+  with the wait: the sampler held the interpreter there.
 - the kernel adds a run-queue wait to the delay only when the thread gets a CPU again,
   so an interval without any CPU progress stays open until the lane runs (or blocks, or
   ends). Meanwhile `Recorder.hold_from` keeps later events back, so that every lane's
@@ -63,6 +69,7 @@ class _Lane:
     others0: int = 0  # the run's lanes' busy total at t0
     read: int | None = None  # its CPU clock plus run-queue delay at the last tick
     drawn: str = RUN  # what the lane shows now, as far as we know
+    ran_first: bool = False  # the open interval began with the lane holding the interpreter
 
 
 class Sampler:
@@ -87,6 +94,7 @@ class Sampler:
         self._lanes: dict[str, _Lane] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self._sampling = True  # until the sampler's thread ends: then nothing more is drawn
         self._thread = threading.Thread(target=self._loop, name="interleave-sampler", daemon=True)
 
     def start(self) -> Sampler:
@@ -117,17 +125,23 @@ class Sampler:
             sched: int | None = os.open(f"/proc/self/task/{threading.get_native_id()}/schedstat", os.O_RDONLY)
         except OSError:
             sched = None
+        watched = _Lane(worker, clock, sched)
+        cpu, queued = time.thread_time_ns(), _queued(watched)
         with self._lock:
             if self._stopping.is_set():
-                _close_fd(_Lane(worker, clock, sched))
+                _close_fd(watched)
                 return
-            self._lanes[worker] = _Lane(worker, clock, sched)
+            self._lanes[worker] = watched
+            self._open_here(watched, cpu, queued)
 
     def paused(self, worker: str) -> None:
         lane = self._lanes.get(worker)
         if lane is None:
             return
-        if lane.pending:  # only then: this runs before every wait of the program
+        # Settled only if it can draw a wait (one shorter than MIN_PART_NS is not drawn):
+        # this runs before every wait of the program.
+        opened = lane.t0
+        if lane.pending or (opened is not None and self.rec.now() - opened >= MIN_PART_NS):
             self._settle(lane)
         lane.blocked = True
         lane.changes += 1
@@ -135,8 +149,26 @@ class Sampler:
     def resumed(self, worker: str) -> None:
         lane = self._lanes.get(worker)
         if lane is not None and lane.blocked:
-            lane.blocked = False
-            lane.changes += 1
+            cpu, queued = time.thread_time_ns(), _queued(lane)
+            with self._lock:
+                lane.blocked = False
+                lane.changes += 1
+                self._open_here(lane, cpu, queued)
+
+    def _open_here(self, lane: _Lane, cpu: int, queued: int) -> None:
+        """Open the lane's interval now, in its own thread, under the lock; see the module
+        docstring. `cpu` and `queued` were read just before: reading the run-queue delay
+        and taking the lock may give up the interpreter, and the interval must begin
+        where the lane holds it again, right before the event that says it runs. Its
+        pieces land from then on: nothing the run records later may leave before them."""
+        lane.seen = lane.changes
+        if not self._sampling:
+            return
+        now = self.rec.now()
+        lane.t0, lane.cpu0, lane.queued0, lane.others0 = now, cpu, queued, self._busy_total
+        lane.pending, lane.ran_first, lane.drawn = False, True, RUN
+        held = self.rec.hold_from
+        self.rec.hold_from = now if held is None else min(held, now)
 
     def ended(self, worker: str) -> None:
         lane = self._lanes.get(worker)
@@ -154,6 +186,14 @@ class Sampler:
         blocks gets nothing back-dated from then on, so all its events may leave."""
         with self._lock:
             yield
+
+    def settle(self, worker: str) -> None:
+        """Decide the lane's open interval now (called in its own thread): then all it
+        recorded so far may leave, as before a block. For a process that may die any
+        moment, such as a pool worker starting a task."""
+        lane = self._lanes.get(worker)
+        if lane is not None:
+            self._settle(lane)
 
     def _settle(self, lane: _Lane) -> None:
         """The lane is about to block or end: decide its open interval now, with its
@@ -173,7 +213,9 @@ class Sampler:
             while not self._stopping.is_set() and self.rec.stop_reason is None:
                 time.sleep(self.interval_s if self.sample() else IDLE_S)
         finally:
-            self.rec.hold_from = None  # whatever happened, never keep the run's events back
+            with self._lock:
+                self._sampling = False
+                self.rec.hold_from = None  # whatever happened, never keep the run's events back
             self.own_cpu_ns = time.thread_time_ns()
 
     def sample(self) -> bool:
@@ -205,7 +247,7 @@ class Sampler:
 
     def _look(self, lane: _Lane, reading: tuple[int, int, int] | None) -> None:
         changes = lane.changes
-        if changes != lane.seen:  # it blocked, resumed or started: it drew its own state
+        if changes != lane.seen:  # it blocked since: it drew its own state
             lane.seen = changes
             lane.t0, lane.pending = None, False
             lane.drawn = RUN
@@ -215,6 +257,7 @@ class Sampler:
         now, cpu, queued = reading
         if lane.t0 is None:
             lane.t0, lane.cpu0, lane.queued0, lane.others0 = now, cpu, queued, self._busy_total
+            lane.ran_first = False
         elif cpu != lane.cpu0 or now - lane.t0 >= MAX_OPEN_NS:
             self._close(lane, now, cpu, queued)
         else:  # not a nanosecond of CPU since t0: it stays open (see the module docstring)
@@ -225,7 +268,7 @@ class Sampler:
         assert lane.t0 is not None
         ran, queued = cpu1 - lane.cpu0, queued1 - lane.queued0
         others = self._busy_total - lane.others0 - max(ran, 0) - max(queued, 0)  # the other lanes, meanwhile
-        for at, state in split_interval(lane.t0, t1, ran, queued, others):
+        for at, state in split_interval(lane.t0, t1, ran, queued, others, ran_first=lane.ran_first):
             if state != lane.drawn:
                 if state == RUN:
                     self.rec.emit_at(at, lane.name, Kind.RUN)
@@ -233,28 +276,33 @@ class Sampler:
                     self.rec.emit_at(at, lane.name, Kind.GIL, state)
                 lane.drawn = state
         lane.t0, lane.cpu0, lane.queued0, lane.pending = t1, cpu1, queued1, False
-        lane.others0 = self._busy_total
+        lane.others0, lane.ran_first = self._busy_total, False
 
 
-def split_interval(t0: int, t1: int, ran: int, queued: int, others: int) -> list[tuple[int, str]]:
+def split_interval(
+    t0: int, t1: int, ran: int, queued: int, others: int, *, ran_first: bool = False
+) -> list[tuple[int, str]]:
     """What the interval [t0, t1] (ns) of a lane that should be running is drawn as:
     (start, state) pieces in time order, states GIL, CORE or RUN (see the module
     docstring). `ran`: the CPU time the lane gained; `queued`: the time it spent in the
     run queue; `others`: the CPU and queue time of the run's other lanes meanwhile (a
-    holder of the GIL among them)."""
+    holder of the GIL among them). The waits come first, unless `ran_first` (the lane
+    held the interpreter at t0): then the part it ran, already drawn, comes first."""
     wall = t1 - t0
     if ran * 2 >= wall:
         return [(t0, RUN)]
     off, queued = wall - max(ran, 0), max(0, queued)
     gil = max(0, min(off - queued, others))
     core = off - gil
-    pieces: list[tuple[int, str]] = []
-    at = t0
-    for state, length in ((GIL, gil), (CORE, core)):
-        if length >= MIN_PART_NS:
-            pieces.append((at, state))
-            at += length
-    if t1 - at >= MIN_PART_NS or not pieces:
+    waits = [(state, length) for state, length in ((GIL, gil), (CORE, core)) if length >= MIN_PART_NS]
+    if ran_first:  # the run part stays where the lane drew it, however short
+        pieces, at = [(t0, RUN)], t0 + wall - off
+    else:
+        pieces, at = [], t0
+    for state, length in waits:
+        pieces.append((at, state))
+        at += length
+    if not ran_first and (t1 - at >= MIN_PART_NS or not pieces):
         pieces.append((at, RUN))
     return pieces
 

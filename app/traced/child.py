@@ -97,6 +97,13 @@ class ChildRecorder(Recorder):
             self.stop_reason = "the run was stopped"
         super().check()
 
+    def ship_everything(self) -> None:
+        """Send all this lane recorded so far, what the sampler measured up to now
+        included (it may hold the lane's latest events back for a while)."""
+        self.sampler.settle(self.lane)
+        with self.sampler.between_samples():
+            self.flush(everything=True)
+
     def flush(self, last: bool = False, everything: bool = False) -> None:
         """Send what was recorded so far (one message); safe from any thread. The
         `last` message also carries the lane's CPU time and is sent even if empty;
@@ -267,7 +274,7 @@ class Task:
         rec.check()
         rec.emit(me, Kind.RUN, text, detail=detail)
         if isinstance(rec, ChildRecorder):
-            rec.flush()  # one message per task: a task that kills its worker still shows
+            rec.ship_everything()  # one message per task: a task that kills its worker still shows
         result = self.func(value)
         rec.emit(me, Kind.RESULT, text, detail=repr(result))
         return result
