@@ -22,7 +22,9 @@ How it works, and why it is ours rather than mutmut's or cosmic-ray's:
   mutmut 3 forks its test runs from one warm pytest process; ours start
   forkservers, and a forked copy inherits a forkserver that is gone, so every
   mutant failed (looked killed). A fresh interpreter per mutant costs ~1 s of
-  start-up and is what this project's processes need.
+  start-up and is what this project's processes need. Once a mutant's run has
+  failed, it ends as soon as its report is out (scripts/mutate_exit.py), rather
+  than wait for lesson threads the mutant left behind.
 
 Outcomes: killed (a test failed or errored), timeout (counted as killed: the suite
 hung or ran 4x over its baseline), survived, not covered (no test executes the line:
@@ -78,6 +80,7 @@ TEST_TIMEOUT_FLOOR_S = 60.0  # per test (pytest-timeout): a mutant that hangs on
 MUTATORS = 1  # bump when the mutation operators change: the cached mutant lists are then remade
 # The browser plugins are not needed by the fast suite and cost start-up time per mutant.
 PYTEST = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:playwright", "-p", "no:base_url"]
+FIRST_FAILURE_ENDS = ["-x", "-p", "mutate_exit"]  # a mutant's run: see scripts/mutate_exit.py
 # The tests' own process runs the recorder's sources: coverage cannot see compiled code,
 # and a mutant of them must run as written. (Fresh interpreters a test starts may still
 # ask for the compiled build: every copy of the tree carries it, see `Workspace`.)
@@ -544,9 +547,11 @@ class Workspace:
         target = self.path / mutant.module
         original = target.read_text()
         target.write_text(mutant.source)
-        env = os.environ | INTERPRETED | {"PYTHONPATH": str(self.path), "PYTHONDONTWRITEBYTECODE": "1"}
+        path = os.pathsep.join([str(self.path), str(ROOT / "scripts")])  # the second for mutate_exit
+        env = os.environ | INTERPRETED | {"PYTHONPATH": path, "PYTHONDONTWRITEBYTECODE": "1"}
         env.pop("COVERAGE_PROCESS_START", None)
-        command = [sys.executable, *PYTEST, "-x", "-o", f"timeout={test_timeout_s:.0f}", *tests]
+        limit = f"timeout={test_timeout_s:.0f}"
+        command = [sys.executable, *PYTEST, *FIRST_FAILURE_ENDS, "-o", limit, *tests]
         try:
             proc = subprocess.Popen(
                 command,
