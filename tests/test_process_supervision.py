@@ -279,6 +279,43 @@ async def test_a_child_stuck_in_an_untraced_call_is_ended_by_the_time_limit(app:
     assert manager_of(app).active == 0
 
 
+def sleep_traced(seconds: float) -> None:
+    from app.traced import time as traced_time
+
+    traced_time.sleep(seconds)  # looks at the run's stop flag every slice
+
+
+def main_that_forgets_its_child(params: Params) -> Result:
+    multiprocessing.get_context("forkserver").Process(target=sleep_traced, args=(60,)).start()
+    return Result("returned without joining")
+
+
+FORGOTTEN_CHILD = Scenario(
+    slug="forgotten-child",
+    title="A program that returns while its child still runs",
+    group="Processes",
+    notice="",
+    params=Params,
+    main=main_that_forgets_its_child,
+)
+
+
+async def test_a_program_that_returns_without_joining_stops_its_child_and_says_why(app: FastAPI) -> None:
+    """The run cannot end with a process of it still running: the child is told to stop
+    (it unwinds at its next traced call, well within the grace period), and the run
+    says why it was stopped."""
+    run = manager_of(app).start(FORGOTTEN_CHILD, Params())
+    with anyio.fail_after(TIME_LIMIT_S):  # the child would sleep 60 s; the time limit is not what ends it
+        async for _ in run.follow(0, 1000):
+            pass
+    assert run.status == "stopped"
+    assert run.reason == "the program ended while processes were still running"
+    end = [e for e in run.events if e.worker == "Process-1"][-1]
+    assert end.kind == "done", end
+    assert str(end.detail).startswith("stopped"), end  # it unwound: nobody had to end it
+    assert manager_of(app).active == 0
+
+
 RELEASE_STUCK_PROGRAM = threading.Event()
 
 
