@@ -117,8 +117,14 @@ def test_a_stopped_run_tells_its_children_which_end_at_their_next_traced_call() 
         proc = multiprocessing.get_context("forkserver").Process(target=nap, args=(60,))
         proc.start()
     seen = first_words(rec, "Process-1")
+    before = set(std_threading.enumerate())
     rec.stop("stopped by a test")
+    # The hub's timer for the grace period: a daemon (a server can exit while one waits),
+    # and cancelled once the run is over, not left to fire a minute later.
+    [timer] = [t for t in set(std_threading.enumerate()) - before if t.name == "interleave-force-end"]
+    assert timer.daemon
     rec.finalize()
+    assert not timer.is_alive()
     events = lane(seen + rec.take(), "Process-1")
     # The child's own last word, and a clean exit: it ended itself at the stop. (A child
     # that missed the stop would be terminated after the grace period: exit code -15,
