@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import gc
 import multiprocessing as std_multiprocessing
 import os
 import threading as std_threading
 import time as std_time
+import weakref
 
 import pytest
 
 from app.timeline import Kind, LaneKind
 from app.traced import child, multiprocessing, threading, time
 from app.traced import print as traced_print
+from app.traced.supervisor import Hub
 from app.tracing import Recorder, bind
 from tests.helpers import wait_until
 from tests.proc_helpers import alive, children, put_parent_pid
@@ -218,6 +221,23 @@ def drain_of_a_new_hub() -> std_threading.Thread:
     multiprocessing.get_context("forkserver")  # no child yet
     [drain] = [t for t in set(std_threading.enumerate()) - before if t.name == "interleave-drain"]
     return drain
+
+
+def test_a_runs_hub_does_not_outlive_the_run() -> None:
+    """The run's record outlives the run (viewers, exports); its hub must not: it holds
+    OS semaphores (the children's stop Event), which a server running lesson after
+    lesson would otherwise pile up."""
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        proc = multiprocessing.get_context("forkserver").Process(target=say_hello, args=(1,))
+        proc.start()
+        proc.join()
+        hub = weakref.ref(Hub.of(rec, "forkserver"))
+        del proc
+    rec.finalize()
+    gc.collect()
+    assert hub() is None
+    assert [e.detail for e in lane(rec.take(), "Process-1") if e.kind is Kind.PRINT] == ["hello 0"]
 
 
 def test_a_runs_drain_thread_sleeps_while_it_has_nothing_to_read() -> None:
