@@ -22,7 +22,7 @@ import pytest
 from fastapi import FastAPI
 
 from app.config import Settings
-from app.runner import Run, RunManager
+from app.runner import LiveRun, Run, RunManager
 from app.scenarios.base import Params, Result, Scenario
 from app.traced import multiprocessing
 from app.traced.supervisor import KILL_AFTER_S
@@ -128,6 +128,20 @@ async def read_to_done(client: httpx.AsyncClient, run_id: str) -> tuple[dict[str
 
 def lane(events: list[Wire], name: str) -> list[Wire]:
     return [e for e in events if e[1] == name]
+
+
+def lesson(slug: str, title: str, main: Callable[[Params], Result]) -> Scenario:
+    """A program of this file's own, started on the app's run manager directly."""
+    return Scenario(slug=slug, title=title, group="Processes", notice="", params=Params, main=main)
+
+
+async def run_to_end(app: FastAPI, scenario: Scenario, within_s: float) -> LiveRun:
+    """Start `scenario` and follow it to its end, which must come within `within_s`."""
+    run = manager_of(app).start(scenario, Params())
+    with anyio.fail_after(within_s):
+        async for _ in run.follow(0, 1000):
+            pass
+    return run
 
 
 async def test_a_pool_worker_killed_from_outside_ends_by_the_time_limit(
@@ -257,21 +271,11 @@ def main_with_a_deaf_child(params: Params) -> Result:
     return Result("the child finished")
 
 
-DEAF_CHILD = Scenario(
-    slug="deaf-child",
-    title="A child stuck in a long untraced call",
-    group="Processes",
-    notice="",
-    params=Params,
-    main=main_with_a_deaf_child,
-)
+DEAF_CHILD = lesson("deaf-child", "A child stuck in a long untraced call", main_with_a_deaf_child)
 
 
 async def test_a_child_stuck_in_an_untraced_call_is_ended_by_the_time_limit(app: FastAPI) -> None:
-    run = manager_of(app).start(DEAF_CHILD, Params())
-    with anyio.fail_after(TIME_LIMIT_S + 3 * GRACE_S + 5):
-        async for _ in run.follow(0, 1000):
-            pass
+    run = await run_to_end(app, DEAF_CHILD, TIME_LIMIT_S + 3 * GRACE_S + 5)
     assert run.status == "stopped"
     assert str(run.reason).startswith("time limit")
     end = [e for e in run.events if e.worker == "Process-1"][-1]
@@ -294,13 +298,8 @@ def main_that_forgets_its_child(params: Params) -> Result:
     return Result("returned without joining")
 
 
-FORGOTTEN_CHILD = Scenario(
-    slug="forgotten-child",
-    title="A program that returns while its child still runs",
-    group="Processes",
-    notice="",
-    params=Params,
-    main=main_that_forgets_its_child,
+FORGOTTEN_CHILD = lesson(
+    "forgotten-child", "A program that returns while its child still runs", main_that_forgets_its_child
 )
 
 
@@ -308,10 +307,8 @@ async def test_a_program_that_returns_without_joining_stops_its_child_and_says_w
     """The run cannot end with a process of it still running: the child is told to stop
     (it unwinds at its next traced call, well within the grace period), and the run
     says why it was stopped."""
-    run = manager_of(app).start(FORGOTTEN_CHILD, Params())
-    with anyio.fail_after(TIME_LIMIT_S):  # the child would sleep 60 s; the time limit is not what ends it
-        async for _ in run.follow(0, 1000):
-            pass
+    # the child would sleep 60 s: the time limit is not what ends it
+    run = await run_to_end(app, FORGOTTEN_CHILD, TIME_LIMIT_S)
     assert run.status == "stopped"
     assert run.reason == "the program ended while processes were still running"
     end = [e for e in run.events if e.worker == "Process-1"][-1]
@@ -328,14 +325,7 @@ def main_stuck_untraced(params: Params) -> Result:
     return Result("released")
 
 
-STUCK_PROGRAM = Scenario(
-    slug="stuck-program",
-    title="A program stuck where no traced call comes",
-    group="Threads",
-    notice="",
-    params=Params,
-    main=main_stuck_untraced,
-)
+STUCK_PROGRAM = lesson("stuck-program", "A program stuck where no traced call comes", main_stuck_untraced)
 
 
 async def test_a_program_that_never_unwinds_is_left_behind_and_its_run_ends(
@@ -343,10 +333,7 @@ async def test_a_program_that_never_unwinds_is_left_behind_and_its_run_ends(
 ) -> None:
     RELEASE_STUCK_PROGRAM.clear()
     try:
-        run = manager_of(app).start(STUCK_PROGRAM, Params())
-        with anyio.fail_after(TIME_LIMIT_S + 2 * (GRACE_S + 1) + 5):
-            async for _ in run.follow(0, 1000):
-                pass
+        run = await run_to_end(app, STUCK_PROGRAM, TIME_LIMIT_S + 2 * (GRACE_S + 1) + 5)
         assert run.status == "stopped"
         assert str(run.reason).startswith("time limit")
         assert "left behind" in str(run.reason)

@@ -105,6 +105,16 @@ def sampled_run(
     return left
 
 
+def four_threads_time(events: list[Event]) -> tuple[dict[str, int], int]:
+    """ns per state of Thread-1 to Thread-4 together, and how much of it was a wait for
+    the GIL or a core."""
+    spent: dict[str, int] = defaultdict(int)
+    for n in range(1, 5):
+        for state, ns in time_in_states(events, f"Thread-{n}").items():
+            spent[state] += ns
+    return spent, spent["gil:GIL"] + spent["gil:CPU"]
+
+
 def test_a_lone_cpu_bound_thread_is_drawn_waiting_for_the_gil_at_most_2_percent_of_its_time() -> None:
     events = sampled_run(1)
     spent = time_in_states(events, "Thread-1")
@@ -119,12 +129,7 @@ def test_four_cpu_bound_threads_are_drawn_waiting_a_third_of_their_time_some_of_
     others are drawn waiting. For the GIL or for a core: how that splits is up to the
     machine (beside a soak's hogs and more, load 8 on 2 cores, 144 ms went to the GIL
     and 573 to a core, a GIL share of 14 %); the by-hand tests below pin the split."""
-    events = sampled_run(4, together=True)
-    spent: dict[str, int] = defaultdict(int)
-    for n in range(1, 5):
-        for state, ns in time_in_states(events, f"Thread-{n}").items():
-            spent[state] += ns
-    waited = spent["gil:GIL"] + spent["gil:CPU"]
+    spent, waited = four_threads_time(sampled_run(4, together=True))
     assert waited >= (spent["run"] + waited) / 3, dict(spent)
     assert spent["gil:GIL"] > 0, dict(spent)
 
@@ -135,12 +140,7 @@ def test_four_cpu_bound_threads_are_drawn_waiting_even_by_a_sampler_kept_from_th
     of their time). Each lane's interval opens where it starts or resumes, in its own
     thread, so time it waited is drawn as waiting whenever the sampler next looks, or
     at the lane's end. Here the sampler never ticks: the lanes' ends decide it all."""
-    events = sampled_run(4, together=True, ticking=False)
-    spent: dict[str, int] = defaultdict(int)
-    for n in range(1, 5):
-        for state, ns in time_in_states(events, f"Thread-{n}").items():
-            spent[state] += ns
-    waited = spent["gil:GIL"] + spent["gil:CPU"]
+    spent, waited = four_threads_time(sampled_run(4, together=True, ticking=False))
     assert waited >= (spent["run"] + waited) / 2, dict(spent)
 
 
