@@ -71,6 +71,11 @@ class _Lane:
     drawn: str = RUN  # what the lane shows now, as far as we know
     ran_first: bool = False  # the open interval began with the lane holding the interpreter
 
+    def open_at(self, t0: int, cpu: int, queued: int, others: int, *, ran_first: bool) -> None:
+        """Open the lane's next interval at t0, with its clocks and the run's busy total then."""
+        self.t0, self.cpu0, self.queued0, self.others0 = t0, cpu, queued, others
+        self.pending, self.ran_first = False, ran_first
+
 
 class Sampler:
     """Draws `gil` (GIL or CPU waits) on the lanes of one recorder.
@@ -165,8 +170,8 @@ class Sampler:
         if not self._sampling:
             return
         now = self.rec.now()
-        lane.t0, lane.cpu0, lane.queued0, lane.others0 = now, cpu, queued, self._busy_total
-        lane.pending, lane.ran_first, lane.drawn = False, True, RUN
+        lane.open_at(now, cpu, queued, self._busy_total, ran_first=True)
+        lane.drawn = RUN
         held = self.rec.hold_from
         self.rec.hold_from = now if held is None else min(held, now)
 
@@ -256,8 +261,7 @@ class Sampler:
             return
         now, cpu, queued = reading
         if lane.t0 is None:
-            lane.t0, lane.cpu0, lane.queued0, lane.others0 = now, cpu, queued, self._busy_total
-            lane.ran_first = False
+            lane.open_at(now, cpu, queued, self._busy_total, ran_first=False)
         elif cpu != lane.cpu0 or now - lane.t0 >= MAX_OPEN_NS:
             self._close(lane, now, cpu, queued)
         else:  # not a nanosecond of CPU since t0: it stays open (see the module docstring)
@@ -275,8 +279,7 @@ class Sampler:
                 else:
                     self.rec.emit_at(at, lane.name, Kind.GIL, state)
                 lane.drawn = state
-        lane.t0, lane.cpu0, lane.queued0, lane.pending = t1, cpu1, queued1, False
-        lane.others0, lane.ran_first = self._busy_total, False
+        lane.open_at(t1, cpu1, queued1, self._busy_total, ran_first=False)
 
 
 def split_interval(
