@@ -14,7 +14,7 @@ import pytest
 from app.timeline import Kind, LaneKind
 from app.traced import child, multiprocessing, threading, time
 from app.traced import print as traced_print
-from app.traced.supervisor import Hub
+from app.traced.supervisor import DRAIN_GRACE_S, Hub
 from app.tracing import Recorder, bind
 from tests.helpers import wait_until
 from tests.proc_helpers import alive, children, put_parent_pid
@@ -238,6 +238,81 @@ def test_a_runs_hub_does_not_outlive_the_run() -> None:
     gc.collect()
     assert hub() is None
     assert [e.detail for e in lane(rec.take(), "Process-1") if e.kind is Kind.PRINT] == ["hello 0"]
+
+
+@pytest.mark.usefixtures("no_children_left")
+def test_a_run_whose_children_are_all_gone_ends_without_waiting_out_the_drain_grace() -> None:
+    """The drain's grace is for pipes still open; with every child joined (its pipe
+    closed and read to the end) the run's end has nothing to wait for."""
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        proc = multiprocessing.get_context("forkserver").Process(target=say_hello, args=(1,))
+        proc.start()
+        proc.join()
+    began = std_time.monotonic()
+    rec.finalize()
+    assert std_time.monotonic() - began < DRAIN_GRACE_S / 2
+
+
+@pytest.mark.usefixtures("no_children_left")
+def test_main_is_drawn_joining_a_child_until_it_ends_not_longer() -> None:
+    """`join` waits for the child's last batch too (so that what the program does next
+    comes after the child's end on the lanes), but that batch is read as the child
+    exits: the join's segment ends with the child's lane, not a timeout later."""
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        proc = multiprocessing.get_context("forkserver").Process(target=say_hello, args=(1,))
+        proc.start()
+        proc.join()
+    rec.finalize()
+    events = rec.take()
+    child_end = lane(events, "Process-1")[-1]
+    [joined] = [e for e in lane(events, "main") if e.kind is Kind.RUN and e.link == "Process-1"]
+    assert child_end.kind is Kind.DONE
+    assert joined.t_ns - child_end.t_ns < 0.5e9  # (the timeout it must not wait out: 1 s)
+
+
+def test_a_pipe_left_open_holds_the_runs_end_for_the_drain_grace_only_and_what_comes_meanwhile_is_kept() -> (
+    None
+):
+    """A child's last batches can still be on their way when its process is gone: the
+    run's end reads open pipes for DRAIN_GRACE_S, and then ends even if one never
+    closes (here the test holds a child's writing end itself)."""
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        _, writer = Hub.of(rec, "forkserver").channel("Process-9")
+    late_word = (rec.now(), "Process-9", Kind.PRINT, "", "sent while the run ends", "")
+    ending = std_threading.Event()
+
+    def send_while_the_run_ends() -> None:
+        ending.wait(10)
+        std_time.sleep(0.3)  # well inside the grace: the run is ending by then
+        writer.send(("Process-9", os.getpid(), [late_word]))
+
+    sender = std_threading.Thread(target=send_while_the_run_ends)
+    sender.start()
+    ending.set()
+    began = std_time.monotonic()
+    rec.finalize()
+    took = std_time.monotonic() - began
+    sender.join()
+    writer.close()
+    assert [e.detail for e in lane(rec.take(), "Process-9")] == ["sent while the run ends"]
+    assert 0.9 * DRAIN_GRACE_S <= took < DRAIN_GRACE_S + 0.5
+
+
+def test_a_stop_that_comes_after_the_hub_ended_its_processes_starts_no_grace_timer() -> None:
+    """`force_end` is final: a stop arriving after it (a viewer's stop racing the run's
+    end) has nothing left to give a grace period to, and must leave no timer behind."""
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        hub = Hub.of(rec, "forkserver")
+    hub.force_end()
+    before = set(std_threading.enumerate())
+    rec.stop("stopped by a viewer, late")
+    started = [t.name for t in set(std_threading.enumerate()) - before]
+    rec.finalize()
+    assert started == []
 
 
 def test_a_runs_drain_thread_sleeps_while_it_has_nothing_to_read() -> None:
