@@ -272,6 +272,21 @@ def test_main_is_drawn_joining_a_child_until_it_ends_not_longer() -> None:
     assert joined.t_ns - child_end.t_ns < 0.5e9  # (the timeout it must not wait out: 1 s)
 
 
+@pytest.mark.usefixtures("no_children_left")
+def test_a_process_made_but_never_started_does_not_trouble_the_runs_end() -> None:
+    """A program may build a Process and change its mind: the run's end reaps the ones
+    that ran and leaves that one be (joining a process never started is an error)."""
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.Process(target=say_hello, args=(1,))  # never started
+        ran = ctx.Process(target=say_hello, args=(1,))
+        ran.start()
+        ran.join()
+    rec.finalize()  # raises if the run's end fails
+    assert [e.kind for e in lane(rec.take(), "Process-2")][-1] is Kind.DONE
+
+
 def test_a_pipe_left_open_holds_the_runs_end_for_the_drain_grace_only_and_what_comes_meanwhile_is_kept() -> (
     None
 ):
