@@ -8,6 +8,7 @@ import os
 import threading as std_threading
 import time as std_time
 import weakref
+from pathlib import Path
 
 import pytest
 
@@ -285,6 +286,20 @@ def test_a_process_made_but_never_started_does_not_trouble_the_runs_end() -> Non
         ran.join()
     rec.finalize()  # raises if the run's end fails
     assert [e.kind for e in lane(rec.take(), "Process-2")][-1] is Kind.DONE
+
+
+def test_a_shared_memory_block_the_program_forgot_is_unlinked_when_the_run_ends() -> None:
+    """The run owns the blocks it creates: one left behind by a program that forgot to
+    unlink it (or was stopped before it could) must not stay in /dev/shm for good."""
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        block = multiprocessing.get_context("forkserver").SharedMemory(create=True, size=64)
+        where = Path("/dev/shm") / block.name
+        assert where.exists()
+    rec.finalize()
+    leaked = where.exists()
+    where.unlink(missing_ok=True)  # not left to the next test run if this one fails
+    assert not leaked
 
 
 def test_a_pipe_left_open_holds_the_runs_end_for_the_drain_grace_only_and_what_comes_meanwhile_is_kept() -> (
