@@ -5,6 +5,8 @@ from __future__ import annotations
 import gc
 import multiprocessing as std_multiprocessing
 import os
+import subprocess
+import sys
 import threading as std_threading
 import time as std_time
 import weakref
@@ -304,6 +306,41 @@ def test_a_shared_memory_block_the_program_forgot_is_unlinked_when_the_run_ends(
     leaked = where.exists()
     where.unlink(missing_ok=True)  # not left to the next test run if this one fails
     assert not leaked
+
+
+# In a fresh interpreter (the forkserver is one per process and keeps the modules it was
+# started with), run with `-c` (forkserver children then import no main module): start
+# the forkserver as the server or a run does, and ask a child what it started with.
+FORKSERVER_CHILD_PRELOADED = """
+import multiprocessing, sys
+from concurrent.futures import ProcessPoolExecutor
+from app.traced import supervisor
+from app.tracing import Recorder
+rec = Recorder()
+if sys.argv[1] == "server":
+    supervisor.warm_up()
+else:
+    supervisor.Hub.of(rec, "forkserver")
+with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver")) as pool:
+    print(pool.submit(eval, "'app.scenarios.proc_work' in __import__('sys').modules").result())
+rec.finalize()
+"""
+
+
+@pytest.mark.parametrize("started_by", ["server", "run"])
+def test_forkserver_children_start_with_the_lesson_modules_already_loaded(started_by: str) -> None:
+    """What makes forkserver cheap: each child is forked from a process that has
+    imported the lesson's modules once, so a lesson's process start costs a fork, not
+    an import (see "Process start cost" in docs/PERFORMANCE.md). The server starts the
+    forkserver at launch (`warm_up`); without that, a run's first process does."""
+    probe = subprocess.run(
+        [sys.executable, "-c", FORKSERVER_CHILD_PRELOADED, started_by],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert probe.stdout.split() == ["True"], probe.stderr
 
 
 def test_a_pipe_left_open_holds_the_runs_end_for_the_drain_grace_only_and_what_comes_meanwhile_is_kept() -> (
