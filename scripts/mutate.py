@@ -97,14 +97,16 @@ def mutate_config() -> dict[str, Any]:
 
 
 def configured_modules() -> dict[str, list[str]]:
-    """Each module, and the test files to run for its lines no test context covers."""
+    """Each module, and the tests to run for its lines no test context covers: files
+    (children modules) and tests that run the module in an interpreter of their own."""
     config = mutate_config()
     where = {"parent": [], "children": config["child_tests"]}
     modules: dict[str, str] = config["modules"]
+    fresh: dict[str, list[str]] = config.get("fresh_interpreter_tests", {})
     for module, runs_in in modules.items():
         if runs_in not in where:
             sys.exit(f"[tool.mutate.modules] {module} = {runs_in!r}: say 'parent' or 'children'")
-    return {module: where[runs_in] for module, runs_in in modules.items()}
+    return {module: where[runs_in] + fresh.get(module, []) for module, runs_in in modules.items()}
 
 
 def needs_build() -> frozenset[str]:
