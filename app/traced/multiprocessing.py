@@ -343,10 +343,17 @@ class Pool:
             process.join(1.0)  # reap
 
     def terminate(self) -> None:
-        """End the workers now (SIGTERM), as the standard Pool's terminate does."""
+        """End the workers now (SIGTERM) and wait for them to exit, as the standard
+        Pool's terminate does: the program goes on with no worker left running."""
+        rec, me = here()
         self._state = "terminated"
         for worker in self._workers:
             self._hub.end(worker.process, worker.process.terminate)
+        running = [worker.process for worker in self._workers if worker.process.exitcode is None]
+        if running and wait_in_slices(
+            rec, me, "pool.terminate", all_exited(running), None, can_deadlock=False
+        ):
+            rec.emit(me, Kind.RUN, "pool.terminate")
 
     def __enter__(self) -> Pool:
         return self
