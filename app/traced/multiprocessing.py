@@ -267,11 +267,16 @@ class Pool:
 
         def attempt(slice_s: float) -> bool:
             nonlocal left
-            for worker in self._workers:
+            for worker in list(self._workers):
                 if worker.chunk is None and pending:
-                    worker.chunk = pending.popleft()
-                    first, chunk = worker.chunk
-                    worker.tasks.send((task, [(first + i, child.stamp(x)) for i, x in enumerate(chunk)]))
+                    first, chunk = pending.popleft()
+                    try:
+                        worker.tasks.send((task, [(first + i, child.stamp(x)) for i, x in enumerate(chunk)]))
+                    except OSError:  # it died while idle: replaced (it held nothing), its chunk kept
+                        pending.appendleft((first, chunk))
+                        self._replace(worker)
+                        continue
+                    worker.chunk = (first, chunk)
             for _, replies in self._replies(slice_s):
                 left -= 1
                 for index, ok, value in replies:
