@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import multiprocessing as std_multiprocessing
 import os
+import signal
 import subprocess
 import sys
+import threading as std_threading
 import time as std_time
 from pathlib import Path
 
 import pytest
 
-from app.timeline import Kind, LaneKind
+from app.timeline import FINAL_STATES as FINAL
+from app.timeline import Event, Kind, LaneKind
 from app.traced import multiprocessing
 from app.traced import print as traced_print
 from app.tracing import Recorder, Stop, bind
+from tests.helpers import wait_until
 from tests.proc_helpers import alive, children
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -201,3 +205,113 @@ def test_the_server_exits_even_while_a_runs_processes_are_still_running() -> Non
     )
     assert ran.returncode == 0, ran.stderr
     assert not alive(int(ran.stdout))
+
+
+# --- Pool ------------------------------------------------------------------------------
+def chunks(events: list[Event], lane: str) -> list[list[str]]:
+    """The tasks `lane` ran, grouped by the chunk they came in (a worker waits on
+    "tasks" between chunks)."""
+    grouped: list[list[str]] = []
+    for e in events:
+        if e.worker == lane and e.kind is Kind.WAIT and e.obj == "tasks":
+            grouped.append([])
+        elif e.worker == lane and e.kind is Kind.RUN and e.obj:
+            grouped[-1].append(e.obj)
+    return [chunk for chunk in grouped if chunk]
+
+
+@pytest.mark.usefixtures("no_children_left")
+def test_pool_map_hands_out_its_input_in_chunks_as_the_standard_pool_does() -> None:
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        ctx = multiprocessing.get_context("forkserver")
+        with ctx.Pool(1) as pool:
+            assert pool.map(abs, [-1, -2, -3, -4, -5], chunksize=2) == [1, 2, 3, 4, 5]
+        with ctx.Pool(2) as pool:  # by default about four chunks a worker: here 10 // 8, rounded up
+            assert pool.map(abs, range(10)) == list(range(10))
+    rec.finalize()
+    events = rec.take()
+    assert chunks(events, "PoolWorker-1") == [["abs(-1)", "abs(-2)"], ["abs(-3)", "abs(-4)"], ["abs(-5)"]]
+    default = chunks(events, "PoolWorker-2") + chunks(events, "PoolWorker-3")
+    assert sorted(len(chunk) for chunk in default) == [2] * 5
+
+
+@pytest.mark.usefixtures("no_children_left")
+def test_pool_map_and_join_are_drawn_as_waits_that_end() -> None:
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        pool = multiprocessing.get_context("forkserver").Pool(2)
+        assert pool.map(abs, [-1, -2]) == [1, 2]
+        with pytest.raises(ValueError, match="still running"):
+            pool.join()  # the standard Pool's rule: close (or terminate) first
+        pool.close()
+        pool.join()
+    rec.finalize()
+    events = rec.take()
+    main = [(e.kind, e.obj) for e in events if e.worker == "main" and e.obj in ("pool.map", "pool.join")]
+    assert main == [
+        (Kind.WAIT, "pool.map"),
+        (Kind.RUN, "pool.map"),
+        (Kind.WAIT, "pool.join"),
+        (Kind.RUN, "pool.join"),
+    ]
+    # closed, the workers finished by themselves: nobody had to end them
+    ends = {
+        e.worker: (e.kind, e.detail) for e in events if e.worker.startswith("PoolWorker") and e.kind in FINAL
+    }
+    assert ends == {"PoolWorker-1": (Kind.DONE, None), "PoolWorker-2": (Kind.DONE, None)}
+    assert rec.stop_reason is None
+
+
+@pytest.mark.usefixtures("no_children_left")
+def test_leaving_a_pools_with_block_terminates_its_workers_as_the_standard_one_does() -> None:
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN), multiprocessing.get_context("forkserver").Pool(2) as pool:
+        assert pool.map(abs, [-1, -2]) == [1, 2]
+    rec.finalize()
+    events = rec.take()
+    ends = {e.worker: (e.kind, e.detail) for e in events if e.kind in FINAL}
+    terminated = (Kind.DONE, "ended by the parent: killed by signal SIGTERM (exit code -15)")
+    assert ends["PoolWorker-1"] == ends["PoolWorker-2"] == terminated
+    # main waited for them to exit, and the lanes say so
+    terminating = [e.kind for e in events if e.worker == "main" and e.obj == "pool.terminate"]
+    assert terminating == [Kind.WAIT, Kind.RUN]
+    assert rec.stop_reason is None  # the run's end found no process to stop
+
+
+@pytest.mark.usefixtures("no_children_left")
+def test_a_pool_replaces_a_worker_that_died_between_tasks() -> None:
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        stopper = std_threading.Timer(20, rec.stop, args=("the pool never finished",))
+        stopper.start()  # a bound: a pool that lost a worker for good would wait forever
+        try:
+            before = children()
+            with multiprocessing.get_context("forkserver").Pool(2) as pool:
+                assert pool.map(abs, [-1, -2]) == [1, 2]
+                idle = min(children() - before)  # a worker, between tasks
+                os.kill(idle, signal.SIGKILL)
+                wait_until(lambda: not alive(idle), timeout=10, what="the worker to die")
+                assert pool.map(abs, [-3, -4, -5, -6]) == [3, 4, 5, 6]
+        finally:
+            stopper.cancel()
+    rec.finalize()
+    events = rec.take()
+    assert chunks(events, "PoolWorker-3"), "no worker took PoolWorker-1's place"
+    assert not [e for e in events if e.kind is Kind.MARK and e.obj == "lost task"]  # it held none
+
+
+def test_a_stopped_run_hands_out_no_more_tasks() -> None:
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        ctx = multiprocessing.get_context("forkserver")
+        pool, executor = ctx.Pool(1), ctx.ProcessPoolExecutor(1)
+        rec.stop("stopped by a test")
+        with pytest.raises(Stop):
+            pool.map(abs, [-1])
+        with pytest.raises(Stop):
+            executor.submit(abs, -1)
+        with pytest.raises(Stop):
+            ctx.ProcessPoolExecutor(1)
+    rec.finalize()
+    assert not [e for e in rec.take() if e.kind is Kind.RUN and str(e.obj).startswith("abs(")]
