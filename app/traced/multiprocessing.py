@@ -422,9 +422,11 @@ class ProcessPoolExecutor:
         for future in futures:
             yield result_of(future)
 
-    def shutdown(self, wait: bool = True) -> None:
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """The standard `shutdown`: tasks already submitted still run (unless
+        `cancel_futures`), then the workers exit; with `wait`, drawn as a wait."""
         rec, me = here()
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._executor.shutdown(wait=False, cancel_futures=cancel_futures)
         self._close_writers()
         if wait:
             ended = all_exited(self._started)
