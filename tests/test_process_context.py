@@ -315,3 +315,64 @@ def test_a_stopped_run_hands_out_no_more_tasks() -> None:
             ctx.ProcessPoolExecutor(1)
     rec.finalize()
     assert not [e for e in rec.take() if e.kind is Kind.RUN and str(e.obj).startswith("abs(")]
+
+
+# --- ProcessPoolExecutor -------------------------------------------------------------
+def objects_of(events: list[Event], lane: str, *objects: str) -> list[tuple[Kind, str]]:
+    return [(e.kind, e.obj) for e in events if e.worker == lane and e.obj in objects]
+
+
+@pytest.mark.usefixtures("no_children_left")
+def test_leaving_an_executors_with_block_runs_every_task_submitted_then_waits_for_the_workers() -> None:
+    """As the standard executor: `shutdown(wait=True)` lets the tasks already submitted
+    finish (none is cancelled), and main is drawn waiting while the workers exit."""
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        with multiprocessing.get_context("forkserver").ProcessPoolExecutor(1) as executor:
+            futures = [executor.submit(std_time.sleep, 0.05) for _ in range(4)]
+        assert [future.cancelled() for future in futures] == [False] * 4
+        assert all(future.done() and future.result() is None for future in futures)
+    rec.finalize()
+    events = rec.take()
+    assert objects_of(events, "main", "executor.shutdown") == [
+        (Kind.WAIT, "executor.shutdown"),
+        (Kind.RUN, "executor.shutdown"),
+    ]
+    [waited] = [
+        e for e in events if e.worker == "main" and e.obj == "executor.shutdown" and e.kind is Kind.WAIT
+    ]
+    [worker_end] = [e for e in events if e.worker == "PoolWorker-1" and e.kind in FINAL]
+    assert (worker_end.kind, worker_end.detail) == (Kind.DONE, None)  # it exited by itself
+    assert waited.t_ns < worker_end.t_ns  # main waited while it exited
+
+
+@pytest.mark.usefixtures("no_children_left")
+def test_waiting_for_a_futures_result_is_drawn_and_a_stop_ends_it() -> None:
+    rec = Recorder(stop_grace_s=0.3)
+    with bind(rec, "main", LaneKind.MAIN):
+        executor = multiprocessing.get_context("forkserver").ProcessPoolExecutor(1)
+        assert list(executor.map(abs, [-1, -2])) == [1, 2]
+        executor.submit(abs, -3).result(timeout=30)  # the worker is up: what follows waits on the task alone
+        never = executor.submit(std_time.sleep, 60)
+        std_threading.Timer(0.3, rec.stop, args=("stopped by a test",)).start()
+        began = std_time.monotonic()
+        with pytest.raises(Stop):
+            multiprocessing.result_of(never)
+        assert std_time.monotonic() - began < 10  # at the stop, not when the task ends
+    rec.finalize()
+    events = rec.take()
+    assert objects_of(events, "main", "future")[:2] == [(Kind.WAIT, "future"), (Kind.RUN, "future")]
+
+
+@pytest.mark.usefixtures("no_children_left")
+def test_main_is_drawn_asking_the_os_while_it_starts_processes() -> None:
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        ctx = multiprocessing.get_context("forkserver")
+        proc = ctx.Process(target=abs, args=(-1,))
+        proc.start()
+        proc.join()
+    rec.finalize()
+    main = [(e.kind, e.obj) for e in rec.take() if e.worker == "main"]
+    started = main.index((Kind.IO, "start Process-1"))
+    assert main[started + 1] == (Kind.RUN, "")
