@@ -11,6 +11,7 @@ import threading as std_threading
 import time as std_time
 import weakref
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -425,6 +426,64 @@ def test_a_child_ships_its_events_in_batches_not_one_message_per_event() -> None
     shipped = [raw for _, _, batch, *_ in messages for raw in batch]
     assert [raw[4] for raw in shipped] == [str(i) for i in range(1000)]  # all of them, in order
     assert len(messages) <= 1000 // child.FLUSH_EVENTS + 2
+
+
+def shipped_by(reader: Any) -> list[tuple[Any, ...]]:
+    """Every raw event a ChildRecorder sent down `reader`, until it closed."""
+    shipped = []
+    while reader.poll(5):
+        try:
+            _, _, batch, *_ = reader.recv()
+        except EOFError:
+            break
+        shipped += batch
+    return shipped
+
+
+def spin(seconds: float) -> None:
+    until = std_time.thread_time() + seconds
+    while std_time.thread_time() < until:
+        pass
+
+
+def test_a_childs_flusher_is_a_named_daemon() -> None:
+    """Named for a stack dump; a daemon, so that it cannot keep a dying child alive."""
+    reader, writer = std_multiprocessing.Pipe(duplex=False)
+    before = set(std_threading.enumerate())
+    rec = child.ChildRecorder(
+        writer, std_multiprocessing.get_context("spawn").Event(), std_time.monotonic_ns(), "P"
+    )
+    try:
+        [flusher] = [t for t in set(std_threading.enumerate()) - before if t.name == "interleave-flush"]
+        assert flusher.daemon
+    finally:
+        rec.close()
+        reader.close()
+
+
+def test_a_child_lane_counts_its_own_cpu_time_and_is_sampled_only_while_it_lives() -> None:
+    """A process's lane: the CPU time it reports is what its main thread used from its
+    first line to its end; while it lives the sampler draws its waits for the
+    interpreter (here a thread of the same process competes for it), and nothing is
+    drawn on it after its end."""
+    reader, writer = std_multiprocessing.Pipe(duplex=False)
+    rec = child.ChildRecorder(
+        writer, std_multiprocessing.get_context("spawn").Event(), std_time.monotonic_ns(), "P"
+    )
+    rival = std_threading.Thread(target=spin, args=(0.3,))
+    with bind(rec, "P"):  # as process_main binds it: the lane's own calls say when it begins and ends
+        rec.lane_began(LaneKind.PROCESS)
+        rival.start()
+        spin(0.15)
+        rival.join()
+        rec.lane_ending()
+        rec.emit("P", Kind.DONE)
+    spin(0.05)  # the sampler still runs: it must leave the ended lane alone
+    rec.close()
+    events = [raw for raw in shipped_by(reader) if raw[1] == "P"]
+    assert 0.15e9 <= rec.lane_cpu["P"] < 0.3e9
+    assert any(raw[2] is Kind.GIL for raw in events), "no wait for the interpreter drawn"
+    assert events[-1][2] is Kind.DONE
 
 
 def test_a_childs_stop_flag_follows_the_parents_event() -> None:
