@@ -160,7 +160,9 @@ async def test_a_pool_worker_killed_from_outside_ends_by_the_time_limit(
     assert lane(events, victim)[-1][2] == "crash"
     # main's lane says which inputs were lost with whom, and why map never returns
     [lost] = [e for e in events if e[2] == "mark" and e[3] == "lost task"]
-    assert str(lost[4]).startswith(f"{victim} died (killed by signal SIGKILL (exit code -9)) while computing inputs [")
+    assert str(lost[4]).startswith(
+        f"{victim} died (killed by signal SIGKILL (exit code -9)) while computing inputs ["
+    )
     assert str(lost[4]).endswith("their results will never come, so Pool.map waits forever")
     assert manager_of(app).active == 0, "the run still holds a slot"
 
