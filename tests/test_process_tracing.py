@@ -486,6 +486,45 @@ def test_a_child_lane_counts_its_own_cpu_time_and_is_sampled_only_while_it_lives
     assert events[-1][2] is Kind.DONE
 
 
+def test_an_idle_child_sends_nothing_and_its_flusher_sleeps() -> None:
+    """Between events a child's flusher wakes every FLUSH_S to look, and sends only
+    when there is something to send: an idle worker costs neither CPU nor messages."""
+    reader, writer = std_multiprocessing.Pipe(duplex=False)
+    before = set(std_threading.enumerate())
+    rec = child.ChildRecorder(
+        writer, std_multiprocessing.get_context("spawn").Event(), std_time.monotonic_ns(), "P"
+    )
+    try:
+        [flusher] = [t for t in set(std_threading.enumerate()) - before if t.name == "interleave-flush"]
+        used = cpu_seconds(flusher)
+        assert not reader.poll(0.3)
+        assert cpu_seconds(flusher) - used < 0.05  # ~30 looks; a loop that never waits takes the 0.3 s
+    finally:
+        rec.close()
+        reader.close()
+
+
+def test_a_childs_last_message_carries_its_cpu_time_even_with_no_event_left_to_send() -> None:
+    reader, writer = std_multiprocessing.Pipe(duplex=False)
+    rec = child.ChildRecorder(
+        writer, std_multiprocessing.get_context("spawn").Event(), std_time.monotonic_ns(), "P"
+    )
+    with bind(rec, "P"):
+        rec.lane_began(LaneKind.PROCESS)
+        rec.lane_ending()
+    rec.flush(everything=True)  # everything already sent: the last message is empty
+    rec.close()
+    messages = []
+    while reader.poll(5):
+        try:
+            messages.append(reader.recv())
+        except EOFError:
+            break
+    lane, _, batch, cpu_ns = messages[-1]
+    assert (lane, batch) == ("P", [])
+    assert cpu_ns == rec.lane_cpu["P"]
+
+
 def test_a_childs_stop_flag_follows_the_parents_event() -> None:
     reader, writer = std_multiprocessing.Pipe(duplex=False)
     stop = std_multiprocessing.get_context("spawn").Event()
