@@ -496,12 +496,18 @@ def test_an_idle_child_sends_nothing_and_its_flusher_sleeps() -> None:
     )
     try:
         [flusher] = [t for t in set(std_threading.enumerate()) - before if t.name == "interleave-flush"]
-        used = cpu_seconds(flusher)
+        for i in range(child.FLUSH_EVENTS):  # a full batch wakes the flusher at once...
+            rec.emit("P", Kind.PRINT, detail=str(i))
+        _, _, batch = reader.recv()
+        assert len(batch) == child.FLUSH_EVENTS
+        used = cpu_seconds(flusher)  # ...and it goes back to sleep after it
         assert not reader.poll(0.3)
         assert cpu_seconds(flusher) - used < 0.05  # ~30 looks; a loop that never waits takes the 0.3 s
+        began = std_time.monotonic()
     finally:
         rec.close()
         reader.close()
+    assert std_time.monotonic() - began < 0.5  # a child's exit is not held up by its flusher
 
 
 def test_a_childs_last_message_carries_its_cpu_time_even_with_no_event_left_to_send() -> None:
