@@ -65,10 +65,15 @@ async def test_each_process_lane_shows_its_start_up_before_its_first_print(
     assert set(lanes) == {"main", "Process-1", "Process-2", "Process-3"}
     for name in ("Process-1", "Process-2", "Process-3"):
         lane = lanes[name]
-        assert [e[2] for e in lane[:2]] == ["start", "run"]
+        kinds = [e[2] for e in lane]
+        assert kinds[0] == "start"
         assert lane[0][4] == "process"
+        # start-up, then the first line (on a busy machine the child may first wait for
+        # a core, or for its own interpreter: its sampler says so, truthfully)
+        first_run = kinds.index("run")
+        assert set(kinds[1:first_run]) <= {"gil"}
         first_print = next(e for e in lane if e[2] == "print")
-        assert lane[0][0] < lane[1][0] <= first_print[0]  # start-up, then the first line
+        assert lane[0][0] < lane[first_run][0] <= first_print[0]
         assert [e[4] for e in lane if e[2] == "print"] == [str(i) for i in range(1, 11)]
         assert lane[-1][2] == "done"
     assert summary["result"]["values"]["exit_codes"] == [0, 0, 0]
