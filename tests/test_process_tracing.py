@@ -10,6 +10,9 @@ import sys
 import threading as std_threading
 import time as std_time
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -410,34 +413,42 @@ def test_a_runs_drain_thread_is_a_named_daemon() -> None:
     assert drain.daemon
 
 
-def test_a_child_ships_its_events_in_batches_not_one_message_per_event() -> None:
+@dataclass
+class AChild:
+    """A `ChildRecorder` as a child process makes one, seen from the parent's side."""
+
+    rec: child.ChildRecorder
+    reader: Any  # the parent's end of its pipe
+    stop: Any  # the run's stop Event
+    flusher: std_threading.Thread
+
+    def messages(self) -> list[tuple[Any, ...]]:
+        """Every message it sent, until it closed."""
+        received = []
+        while self.reader.poll(5):
+            try:
+                received.append(self.reader.recv())
+            except EOFError:
+                break
+        return received
+
+    def shipped(self) -> list[tuple[Any, ...]]:
+        """Every raw event it sent, in order."""
+        return [raw for _, _, batch, *_ in self.messages() for raw in batch]
+
+
+@contextmanager
+def a_child(lane: str = "Process-9") -> Iterator[AChild]:
     reader, writer = std_multiprocessing.Pipe(duplex=False)
     stop = std_multiprocessing.get_context("spawn").Event()
-    rec = child.ChildRecorder(writer, stop, std_time.monotonic_ns(), "Process-9")
-    for i in range(1000):
-        rec.emit("Process-9", Kind.PRINT, detail=str(i))
-    rec.close()
-    messages = []
-    while reader.poll(1):
-        try:
-            messages.append(reader.recv())
-        except EOFError:
-            break
-    shipped = [raw for _, _, batch, *_ in messages for raw in batch]
-    assert [raw[4] for raw in shipped] == [str(i) for i in range(1000)]  # all of them, in order
-    assert len(messages) <= 1000 // child.FLUSH_EVENTS + 2
-
-
-def shipped_by(reader: Any) -> list[tuple[Any, ...]]:
-    """Every raw event a ChildRecorder sent down `reader`, until it closed."""
-    shipped = []
-    while reader.poll(5):
-        try:
-            _, _, batch, *_ = reader.recv()
-        except EOFError:
-            break
-        shipped += batch
-    return shipped
+    before = set(std_threading.enumerate())
+    rec = child.ChildRecorder(writer, stop, std_time.monotonic_ns(), lane)
+    [flusher] = [t for t in set(std_threading.enumerate()) - before if t.name == "interleave-flush"]
+    try:
+        yield AChild(rec, reader, stop, flusher)
+    finally:
+        rec.close()
+        reader.close()
 
 
 def spin(seconds: float) -> None:
@@ -446,19 +457,22 @@ def spin(seconds: float) -> None:
         pass
 
 
+def test_a_child_ships_its_events_in_batches_not_one_message_per_event() -> None:
+    with a_child() as it:
+        for i in range(1000):
+            it.rec.emit("Process-9", Kind.PRINT, detail=str(i))
+        it.rec.close()
+        messages = it.messages()
+    shipped = [raw for _, _, batch, *_ in messages for raw in batch]
+    assert [raw[4] for raw in shipped] == [str(i) for i in range(1000)]  # all of them, in order
+    assert len(messages) <= 1000 // child.FLUSH_EVENTS + 2
+
+
 def test_a_childs_flusher_is_a_named_daemon() -> None:
-    """Named for a stack dump; a daemon, so that it cannot keep a dying child alive."""
-    reader, writer = std_multiprocessing.Pipe(duplex=False)
-    before = set(std_threading.enumerate())
-    rec = child.ChildRecorder(
-        writer, std_multiprocessing.get_context("spawn").Event(), std_time.monotonic_ns(), "P"
-    )
-    try:
-        [flusher] = [t for t in set(std_threading.enumerate()) - before if t.name == "interleave-flush"]
-        assert flusher.daemon
-    finally:
-        rec.close()
-        reader.close()
+    """Named for a stack dump (that is how `a_child` finds it); a daemon, so that it
+    cannot keep a dying child alive."""
+    with a_child() as it:
+        assert it.flusher.daemon
 
 
 def test_a_child_lane_counts_its_own_cpu_time_and_is_sampled_only_while_it_lives() -> None:
@@ -466,21 +480,19 @@ def test_a_child_lane_counts_its_own_cpu_time_and_is_sampled_only_while_it_lives
     first line to its end; while it lives the sampler draws its waits for the
     interpreter (here a thread of the same process competes for it), and nothing is
     drawn on it after its end."""
-    reader, writer = std_multiprocessing.Pipe(duplex=False)
-    rec = child.ChildRecorder(
-        writer, std_multiprocessing.get_context("spawn").Event(), std_time.monotonic_ns(), "P"
-    )
     rival = std_threading.Thread(target=spin, args=(0.3,))
-    with bind(rec, "P"):  # as process_main binds it: the lane's own calls say when it begins and ends
-        rec.lane_began(LaneKind.PROCESS)
-        rival.start()
-        spin(0.15)
-        rival.join()
-        rec.lane_ending()
-        rec.emit("P", Kind.DONE)
-    spin(0.05)  # the sampler still runs: it must leave the ended lane alone
-    rec.close()
-    events = [raw for raw in shipped_by(reader) if raw[1] == "P"]
+    with a_child("P") as it:
+        rec = it.rec
+        with bind(rec, "P"):  # as process_main binds it: the lane's own calls say when it begins and ends
+            rec.lane_began(LaneKind.PROCESS)
+            rival.start()
+            spin(0.15)
+            rival.join()
+            rec.lane_ending()
+            rec.emit("P", Kind.DONE)
+        spin(0.05)  # the sampler still runs: it must leave the ended lane alone
+        rec.close()
+        events = [raw for raw in it.shipped() if raw[1] == "P"]
     assert 0.15e9 <= rec.lane_cpu["P"] < 0.3e9
     assert any(raw[2] is Kind.GIL for raw in events), "no wait for the interpreter drawn"
     assert events[-1][2] is Kind.DONE
@@ -489,60 +501,37 @@ def test_a_child_lane_counts_its_own_cpu_time_and_is_sampled_only_while_it_lives
 def test_an_idle_child_sends_nothing_and_its_flusher_sleeps() -> None:
     """Between events a child's flusher wakes every FLUSH_S to look, and sends only
     when there is something to send: an idle worker costs neither CPU nor messages."""
-    reader, writer = std_multiprocessing.Pipe(duplex=False)
-    before = set(std_threading.enumerate())
-    rec = child.ChildRecorder(
-        writer, std_multiprocessing.get_context("spawn").Event(), std_time.monotonic_ns(), "P"
-    )
-    try:
-        [flusher] = [t for t in set(std_threading.enumerate()) - before if t.name == "interleave-flush"]
+    with a_child() as it:
         for i in range(child.FLUSH_EVENTS):  # a full batch wakes the flusher at once...
-            rec.emit("P", Kind.PRINT, detail=str(i))
-        _, _, batch = reader.recv()
+            it.rec.emit("Process-9", Kind.PRINT, detail=str(i))
+        _, _, batch = it.reader.recv()
         assert len(batch) == child.FLUSH_EVENTS
-        used = cpu_seconds(flusher)  # ...and it goes back to sleep after it
-        assert not reader.poll(0.3)
-        assert cpu_seconds(flusher) - used < 0.05  # ~30 looks; a loop that never waits takes the 0.3 s
+        used = cpu_seconds(it.flusher)  # ...and it goes back to sleep after it
+        assert not it.reader.poll(0.3)
+        assert cpu_seconds(it.flusher) - used < 0.05  # ~30 looks; a loop that never waits takes the 0.3 s
         began = std_time.monotonic()
-    finally:
-        rec.close()
-        reader.close()
-    assert std_time.monotonic() - began < 0.5  # a child's exit is not held up by its flusher
+        it.rec.close()
+        assert std_time.monotonic() - began < 0.5  # a child's exit is not held up by its flusher
 
 
 def test_a_childs_last_message_carries_its_cpu_time_even_with_no_event_left_to_send() -> None:
-    reader, writer = std_multiprocessing.Pipe(duplex=False)
-    rec = child.ChildRecorder(
-        writer, std_multiprocessing.get_context("spawn").Event(), std_time.monotonic_ns(), "P"
-    )
-    with bind(rec, "P"):
-        rec.lane_began(LaneKind.PROCESS)
-        rec.lane_ending()
-    rec.flush(everything=True)  # everything already sent: the last message is empty
-    rec.close()
-    messages = []
-    while reader.poll(5):
-        try:
-            messages.append(reader.recv())
-        except EOFError:
-            break
-    lane, _, batch, cpu_ns = messages[-1]
+    with a_child("P") as it:
+        with bind(it.rec, "P"):
+            it.rec.lane_began(LaneKind.PROCESS)
+            it.rec.lane_ending()
+        it.rec.flush(everything=True)  # everything already sent: the last message is empty
+        it.rec.close()
+        lane, _, batch, cpu_ns = it.messages()[-1]
     assert (lane, batch) == ("P", [])
-    assert cpu_ns == rec.lane_cpu["P"]
+    assert cpu_ns == it.rec.lane_cpu["P"]
 
 
 def test_a_childs_stop_flag_follows_the_parents_event() -> None:
-    reader, writer = std_multiprocessing.Pipe(duplex=False)
-    stop = std_multiprocessing.get_context("spawn").Event()
-    rec = child.ChildRecorder(writer, stop, std_time.monotonic_ns(), "Process-9")
-    try:
-        rec.check()
-        stop.set()
+    with a_child() as it:
+        it.rec.check()
+        it.stop.set()
         with pytest.raises(multiprocessing.Stop):
-            rec.check()
-    finally:
-        rec.close()
-        reader.close()
+            it.rec.check()
 
 
 def test_plain_fork_is_refused() -> None:
