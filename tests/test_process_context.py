@@ -379,33 +379,11 @@ def test_main_is_drawn_asking_the_os_while_it_starts_processes() -> None:
     assert main[started + 1] == (Kind.RUN, "")
 
 
-@pytest.mark.usefixtures("no_children_left")
-def test_a_pool_worker_killed_mid_task_is_drawn_dead_at_once_and_a_stop_ends_the_wait_for_its_task() -> None:
-    """The standard Pool.map waits forever for a task whose worker died; here a stop
-    ends that wait. Until then the lanes tell what happened as it happens: the worker's
-    lane ends when it dies (not at the run's end), main's lane says the task is lost."""
-    rec = Recorder(stop_grace_s=5)
-    seen: list[Event] = []
-
-    def taken(predicate: Callable[[Event], bool]) -> Callable[[], bool]:
-        def check() -> bool:
-            seen.extend(rec.take())
-            return any(predicate(e) for e in seen)
-
-        return check
-
-    def kill_it_mid_task_then_stop() -> None:
-        wait_until(
-            taken(lambda e: e.worker == "PoolWorker-1" and e.obj == "sleep(60)"), timeout=30, what="the task"
-        )
-        pid = next(int(str(e.detail)[4:]) for e in seen if e.worker == "PoolWorker-1" and e.kind is Kind.RUN)
-        os.kill(pid, signal.SIGKILL)
-        wait_until(
-            taken(lambda e: e.worker == "PoolWorker-1" and e.kind is Kind.CRASH), timeout=10, what="its end"
-        )
-        rec.stop("stopped by a test")
-
-    helper = std_threading.Thread(target=kill_it_mid_task_then_stop)
+def map_until_stopped(rec: Recorder, meanwhile: Callable[[], None]) -> float:
+    """`Pool(1).map(time.sleep, [60])` on main (untraced: the worker sleeps on through
+    a stop) while `meanwhile` runs in a thread of its own and stops the run: the
+    seconds map took to end with `Stop`."""
+    helper = std_threading.Thread(target=meanwhile)
     with bind(rec, "main", LaneKind.MAIN):
         pool = multiprocessing.get_context("forkserver").Pool(1)
         helper.start()
@@ -414,7 +392,42 @@ def test_a_pool_worker_killed_mid_task_is_drawn_dead_at_once_and_a_stop_ends_the
             pool.map(std_time.sleep, [60])
         stopped_after = std_time.monotonic() - began
     helper.join()
-    rec.finalize()
+    rec.finalize()  # the hub ends the worker after the grace period
+    return stopped_after
+
+
+def seen_by(rec: Recorder, seen: list[Event], predicate: Callable[[Event], bool]) -> Callable[[], bool]:
+    """For `wait_until`: has an event matching `predicate` been recorded? (Keeps
+    everything taken from `rec` in `seen`.)"""
+
+    def check() -> bool:
+        seen.extend(rec.take())
+        return any(predicate(e) for e in seen)
+
+    return check
+
+
+def computing_the_task(e: Event) -> bool:
+    return e.worker == "PoolWorker-1" and e.obj == "sleep(60)"
+
+
+@pytest.mark.usefixtures("no_children_left")
+def test_a_pool_worker_killed_mid_task_is_drawn_dead_at_once_and_a_stop_ends_the_wait_for_its_task() -> None:
+    """The standard Pool.map waits forever for a task whose worker died; here a stop
+    ends that wait. Until then the lanes tell what happened as it happens: the worker's
+    lane ends when it dies (not at the run's end), main's lane says the task is lost."""
+    rec = Recorder(stop_grace_s=5)
+    seen: list[Event] = []
+
+    def kill_it_mid_task_then_stop() -> None:
+        wait_until(seen_by(rec, seen, computing_the_task), timeout=30, what="the task")
+        pid = next(int(str(e.detail)[4:]) for e in seen if e.worker == "PoolWorker-1" and e.kind is Kind.RUN)
+        os.kill(pid, signal.SIGKILL)
+        died = seen_by(rec, seen, lambda e: e.worker == "PoolWorker-1" and e.kind is Kind.CRASH)
+        wait_until(died, timeout=10, what="its end")
+        rec.stop("stopped by a test")
+
+    stopped_after = map_until_stopped(rec, kill_it_mid_task_then_stop)
     seen.extend(rec.take())
     [end] = [e for e in seen if e.worker == "PoolWorker-1" and e.kind in FINAL]
     assert (end.kind, end.detail) == (Kind.CRASH, "killed by signal SIGKILL (exit code -9)")
@@ -427,22 +440,10 @@ def test_a_stop_ends_pool_map_at_once_while_its_worker_computes_where_it_cannot_
     rec = Recorder(stop_grace_s=3)
     seen: list[Event] = []
 
-    def computing() -> bool:
-        seen.extend(rec.take())
-        return any(e.worker == "PoolWorker-1" and e.obj == "sleep(60)" for e in seen)
-
     def stop_mid_task() -> None:
-        wait_until(computing, timeout=30, what="the task")
+        wait_until(seen_by(rec, seen, computing_the_task), timeout=30, what="the task")
         rec.stop("stopped by a test")
 
-    helper = std_threading.Thread(target=stop_mid_task)
-    with bind(rec, "main", LaneKind.MAIN):
-        pool = multiprocessing.get_context("forkserver").Pool(1)
-        helper.start()
-        began = std_time.monotonic()
-        with pytest.raises(Stop):
-            pool.map(std_time.sleep, [60])  # untraced: the worker sleeps on through the stop
-        stopped_after = std_time.monotonic() - began
-    helper.join()
-    rec.finalize()  # the hub ends the worker after the grace period
-    assert stopped_after < 2  # main saw the stop itself, before the hub ended the worker
+    assert (
+        map_until_stopped(rec, stop_mid_task) < 2
+    )  # main saw the stop itself, before the hub ended the worker
