@@ -10,7 +10,7 @@ import sys
 import threading as std_threading
 import time as std_time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +62,17 @@ def first_words(rec: Recorder, worker: str) -> list:
     return seen
 
 
+def one_child_joined(target: Callable[..., object], *args: object) -> Recorder:
+    """A run (not yet finalized) whose main started one forkserver child running
+    `target(*args)` and joined it."""
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        proc = multiprocessing.get_context("forkserver").Process(target=target, args=args)
+        proc.start()
+        proc.join()
+    return rec
+
+
 @pytest.fixture
 def no_children_left():
     before = children()
@@ -107,11 +118,7 @@ def test_a_lessons_start_method_is_the_one_its_processes_are_started_by(method: 
 
 @pytest.mark.usefixtures("no_children_left")
 def test_a_child_that_dies_without_a_word_is_marked_crashed_by_the_parent_with_its_exit_code() -> None:
-    rec = Recorder()
-    with bind(rec, "main", LaneKind.MAIN):
-        proc = multiprocessing.get_context("forkserver").Process(target=die_hard, args=(7,))
-        proc.start()
-        proc.join()
+    rec = one_child_joined(die_hard, 7)
     rec.finalize()
     events = lane(rec.take(), "Process-1")
     assert events[-1].kind is Kind.CRASH
@@ -238,13 +245,8 @@ def test_a_runs_hub_does_not_outlive_the_run() -> None:
     """The run's record outlives the run (viewers, exports); its hub must not: it holds
     OS semaphores (the children's stop Event), which a server running lesson after
     lesson would otherwise pile up."""
-    rec = Recorder()
-    with bind(rec, "main", LaneKind.MAIN):
-        proc = multiprocessing.get_context("forkserver").Process(target=say_hello, args=(1,))
-        proc.start()
-        proc.join()
-        hub = weakref.ref(Hub.of(rec, "forkserver"))
-        del proc
+    rec = one_child_joined(say_hello, 1)
+    hub = weakref.ref(Hub.of(rec, "forkserver"))  # (as a run's code reaches it; it is the one that ran)
     rec.finalize()
     gc.collect()
     assert hub() is None
@@ -255,11 +257,7 @@ def test_a_runs_hub_does_not_outlive_the_run() -> None:
 def test_a_run_whose_children_are_all_gone_ends_without_waiting_out_the_drain_grace() -> None:
     """The drain's grace is for pipes still open; with every child joined (its pipe
     closed and read to the end) the run's end has nothing to wait for."""
-    rec = Recorder()
-    with bind(rec, "main", LaneKind.MAIN):
-        proc = multiprocessing.get_context("forkserver").Process(target=say_hello, args=(1,))
-        proc.start()
-        proc.join()
+    rec = one_child_joined(say_hello, 1)
     began = std_time.monotonic()
     rec.finalize()
     assert std_time.monotonic() - began < DRAIN_GRACE_S / 2
@@ -270,11 +268,7 @@ def test_main_is_drawn_joining_a_child_until_it_ends_not_longer() -> None:
     """`join` waits for the child's last batch too (so that what the program does next
     comes after the child's end on the lanes), but that batch is read as the child
     exits: the join's segment ends with the child's lane, not a timeout later."""
-    rec = Recorder()
-    with bind(rec, "main", LaneKind.MAIN):
-        proc = multiprocessing.get_context("forkserver").Process(target=say_hello, args=(1,))
-        proc.start()
-        proc.join()
+    rec = one_child_joined(say_hello, 1)
     rec.finalize()
     events = rec.take()
     child_end = lane(events, "Process-1")[-1]
