@@ -156,7 +156,7 @@ def process_main(
     """The first code a traced `Process` runs in the child: its first event (`run`)
     ends the `start` segment the parent drew while the interpreter came up."""
     rec = ChildRecorder(conn, stop, t0_ns, lane)
-    failed = False
+    exit_code = 0
     end: tuple[Kind, str | None] = (Kind.DONE, None)
     with bind(rec, lane):
         rec.lane_began(LaneKind.PROCESS)
@@ -165,20 +165,20 @@ def process_main(
         except Stop as stopped:
             end = (Kind.DONE, f"stopped: {stopped}")
         except SystemExit as leaving:
-            code = leaving.code if isinstance(leaving.code, int) else (0 if leaving.code is None else 1)
-            end = (Kind.DONE if code == 0 else Kind.CRASH, f"sys.exit({leaving.code!r})")
-            failed = code != 0
+            exit_code = leaving.code if isinstance(leaving.code, int) else (0 if leaving.code is None else 1)
+            end = (Kind.DONE if exit_code == 0 else Kind.CRASH, f"sys.exit({leaving.code!r})")
         except BaseException as error:
             end = (Kind.CRASH, describe_crash(error))
-            failed = True
+            exit_code = 1
         finally:
             rec.lane_ending()
             rec.emit(lane, end[0], detail=end[1])
             rec.close()
-    if failed:
-        # The exit code an unhandled exception gives a real Process; the traceback is
-        # on the lane already, so the server's stderr stays quiet.
-        sys.exit(1)
+    if exit_code:
+        # The exit code a real Process gets: sys.exit's own, or 1 for an unhandled
+        # exception or a message. The traceback or message is on the lane already, so
+        # the server's stderr stays quiet.
+        sys.exit(exit_code)
 
 
 # --- pool workers -------------------------------------------------------------------
