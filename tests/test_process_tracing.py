@@ -117,6 +117,31 @@ def test_a_lessons_start_method_is_the_one_its_processes_are_started_by(method: 
 
 
 @pytest.mark.usefixtures("no_children_left")
+@pytest.mark.parametrize(
+    ("argument", "code", "end"),
+    [
+        (0, 0, (Kind.DONE, "sys.exit(0)")),
+        (None, 0, (Kind.DONE, "sys.exit(None)")),
+        (3, 3, (Kind.CRASH, "sys.exit(3)")),
+        ("bye", 1, (Kind.CRASH, "sys.exit('bye')")),  # a message: printed, and exit code 1
+    ],
+)
+def test_a_child_that_calls_sys_exit_ends_with_its_words_and_the_exit_code_python_gives_it(
+    argument: object, code: int, end: tuple[Kind, str]
+) -> None:
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        proc = multiprocessing.get_context("forkserver").Process(target=sys.exit, args=(argument,))
+        proc.start()
+        proc.join()
+    rec.finalize()
+    last = lane(rec.take(), "Process-1")[-1]
+    assert (last.kind, last.detail) == end
+    assert proc.exitcode == code
+    assert rec.lane_cpu["Process-1"] > 0  # its last message said how much CPU its lane used
+
+
+@pytest.mark.usefixtures("no_children_left")
 def test_a_child_that_dies_without_a_word_is_marked_crashed_by_the_parent_with_its_exit_code() -> None:
     rec = one_child_joined(die_hard, 7)
     rec.finalize()
