@@ -447,3 +447,23 @@ def test_a_stop_ends_pool_map_at_once_while_its_worker_computes_where_it_cannot_
     assert (
         map_until_stopped(rec, stop_mid_task) < 2
     )  # main saw the stop itself, before the hub ended the worker
+
+
+@pytest.mark.usefixtures("no_children_left")
+def test_an_executor_workers_lane_waits_for_tasks_and_tells_how_long_a_queued_task_was_on_its_way() -> None:
+    """The executor pickles a task as it queues it for the workers, ahead of time: the
+    second task here was pickled while the only worker still computed the first, and
+    its label says how long it then waited to be unpickled."""
+    rec = Recorder()
+    ctx = multiprocessing.get_context
+    with bind(rec, "main", LaneKind.MAIN), ctx("forkserver").ProcessPoolExecutor(1) as executor:
+        first, second = executor.submit(std_time.sleep, 0.3), executor.submit(abs, -1)
+        assert (first.result(timeout=30), second.result(timeout=30)) == (None, 1)
+    rec.finalize()
+    worker = [e for e in rec.take() if e.worker == "PoolWorker-1" and e.kind is not Kind.GIL]
+    assert [e.kind for e in worker[:3]] == [Kind.START, Kind.RUN, Kind.WAIT]  # started, then waits for tasks
+    assert worker[2].obj == "tasks"
+    [queued] = [e for e in worker if e.kind is Kind.RUN and e.obj == "abs(-1)"]
+    transit_ms = float(str(queued.detail).removeprefix("abs(-1): pickled by the parent ").split(" ms")[0])
+    assert 200 <= transit_ms < 10_000  # ~300 ms: the first task's sleep
+    assert (worker[-1].kind, worker[-1].detail) == (Kind.DONE, None)
