@@ -467,3 +467,24 @@ def test_an_executor_workers_lane_waits_for_tasks_and_tells_how_long_a_queued_ta
     transit_ms = float(str(queued.detail).removeprefix("abs(-1): pickled by the parent ").split(" ms")[0])
     assert 200 <= transit_ms < 10_000  # ~300 ms: the first task's sleep
     assert (worker[-1].kind, worker[-1].detail) == (Kind.DONE, None)
+
+
+@pytest.mark.usefixtures("no_children_left")
+def test_an_idle_pool_worker_sees_a_stop_at_once() -> None:
+    """A worker waiting for its next chunk looks at the run's stop flag every
+    `child.POLL_S`: a stop ends it well inside the grace period, by itself."""
+    rec = Recorder(stop_grace_s=30)
+    seen: list[Event] = []
+    with bind(rec, "main", LaneKind.MAIN):
+        pool = multiprocessing.get_context("forkserver").Pool(1)
+        assert pool.map(abs, [-1]) == [1]
+        wait_until(seen_by(rec, seen, lambda e: e.worker == "PoolWorker-1" and e.obj == "tasks"), timeout=10)
+        stopped = std_time.monotonic()
+        rec.stop("stopped by a test")
+        ended = seen_by(rec, seen, lambda e: e.worker == "PoolWorker-1" and e.kind in FINAL)
+        wait_until(ended, timeout=10, what="the worker to end")
+        took = std_time.monotonic() - stopped
+    rec.finalize()
+    [end] = [e for e in seen if e.worker == "PoolWorker-1" and e.kind in FINAL]
+    assert (end.kind, end.detail) == (Kind.DONE, "stopped: the run was stopped")
+    assert took < 0.4  # a look every 50 ms, then its last batch (the grace is 30 s)
