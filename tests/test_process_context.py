@@ -20,6 +20,7 @@ from app.timeline import FINAL_STATES as FINAL
 from app.timeline import Event, Kind, LaneKind
 from app.traced import multiprocessing
 from app.traced import print as traced_print
+from app.traced.child import StoppedTask
 from app.tracing import Recorder, Stop, bind
 from tests.helpers import wait_until
 from tests.proc_helpers import alive, children
@@ -488,3 +489,86 @@ def test_an_idle_pool_worker_sees_a_stop_at_once() -> None:
     [end] = [e for e in seen if e.worker == "PoolWorker-1" and e.kind in FINAL]
     assert (end.kind, end.detail) == (Kind.DONE, "stopped: the run was stopped")
     assert took < 0.4  # a look every 50 ms, then its last batch (the grace is 30 s)
+
+
+@pytest.mark.usefixtures("no_children_left")
+def test_pool_map_raises_the_first_error_a_task_raised() -> None:
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN), multiprocessing.get_context("forkserver").Pool(2) as pool:
+        with pytest.raises(ValueError, match="invalid literal"):
+            pool.map(int, ["1", "x", "3"])
+        assert pool.map(int, ["4"]) == [4]  # the pool goes on
+        pool.close()
+        pool.join()
+    rec.finalize()
+    assert rec.lane_cpu["PoolWorker-1"] > 0  # each worker's last message said its lane's CPU time
+
+
+def idle_between_tasks(events: list[Event], lane: str, first: str, second: str) -> list[Event]:
+    """`lane`'s events after the result of task `first` and before task `second` ran."""
+    mine = [e for e in events if e.worker == lane]
+    start = next(i for i, e in enumerate(mine) if e.kind is Kind.RESULT and e.obj == first)
+    end = next(i for i, e in enumerate(mine) if e.kind is Kind.RUN and e.obj == second)
+    return mine[start + 1 : end]
+
+
+@pytest.mark.usefixtures("no_children_left")
+def test_idle_workers_are_drawn_waiting_for_tasks_not_for_a_core() -> None:
+    """Between tasks a worker is blocked (on its pipe, or the executor's queue): the
+    sampler must not draw that time as waiting for a CPU core or the interpreter."""
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        ctx = multiprocessing.get_context("forkserver")
+        with ctx.Pool(1) as pool, ctx.ProcessPoolExecutor(1) as executor:
+            assert pool.map(abs, [-1]) == [1]
+            assert executor.submit(abs, -1).result(timeout=30) == 1
+            std_time.sleep(0.3)  # both workers idle
+            assert pool.map(abs, [-2]) == [2]
+            assert executor.submit(abs, -2).result(timeout=30) == 2
+    rec.finalize()
+    events = rec.take()
+    for worker in ("PoolWorker-1", "PoolWorker-2"):
+        idle = idle_between_tasks(events, worker, "abs(-1)", "abs(-2)")
+        assert [(e.kind, e.obj) for e in idle if e.kind is not Kind.RUN] == [(Kind.WAIT, "tasks")], worker
+
+
+@pytest.mark.usefixtures("no_children_left")
+def test_a_task_that_reaches_a_worker_after_the_stop_is_not_run() -> None:
+    rec = Recorder(stop_grace_s=2)  # the first task's 0.3 s fit in it
+    with bind(rec, "main", LaneKind.MAIN):
+        executor = multiprocessing.get_context("forkserver").ProcessPoolExecutor(1)
+        executor.submit(abs, -1).result(timeout=30)  # the worker is up
+        first, second = executor.submit(std_time.sleep, 0.3), executor.submit(abs, -2)
+        seen: list[Event] = []
+        wait_until(seen_by(rec, seen, lambda e: e.obj == "sleep(0.3)"), timeout=30, what="the first task")
+        rec.stop("stopped by a test")  # the second is queued behind the first, already pickled
+        assert first.result(timeout=30) is None  # an untraced sleep: it ran on
+        with pytest.raises(StoppedTask, match="the run was stopped"):
+            second.result(timeout=30)
+    rec.finalize()
+    assert not [e for e in seen + rec.take() if e.obj == "abs(-2)"]
+
+
+def compute(seconds: float) -> float:
+    """CPU-bound work for `seconds` of this process's CPU time (untraced)."""
+    until = std_time.process_time() + seconds
+    while std_time.process_time() < until:
+        pass
+    return seconds
+
+
+@pytest.mark.usefixtures("no_children_left")
+def test_pool_workers_that_outnumber_the_cores_are_drawn_waiting_for_one() -> None:
+    """The pool lesson's point about cores: with more workers computing than cores,
+    each worker's lane shows the time it waited for a core (sampled in the worker)."""
+    workers = len(os.sched_getaffinity(0)) + 2
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN), multiprocessing.get_context("forkserver").Pool(workers) as pool:
+        assert pool.map(compute, [0.3] * workers, chunksize=1) == [0.3] * workers
+        pool.close()
+        pool.join()
+    rec.finalize()
+    waits = [
+        e for e in rec.take() if e.worker.startswith("PoolWorker") and e.kind is Kind.GIL and e.obj == "CPU"
+    ]
+    assert waits, "no worker drawn waiting for a core"
