@@ -345,6 +345,7 @@ def test_leaving_an_executors_with_block_runs_every_task_submitted_then_waits_fo
     ]
     [worker_end] = [e for e in events if e.worker == "PoolWorker-1" and e.kind in FINAL]
     assert (worker_end.kind, worker_end.detail) == (Kind.DONE, None)  # it exited by itself
+    assert rec.lane_cpu["PoolWorker-1"] > 0  # and its last message said its lane's CPU time
     assert waited.t_ns < worker_end.t_ns  # main waited while it exited
 
 
