@@ -107,7 +107,7 @@ def test_a_shared_memory_block_made_without_a_name_says_whose_it_is() -> None:
     assert names[1] == f"interleave_test_{os.getpid()}"
 
 
-def test_a_stopped_run_makes_no_new_pool_or_shared_memory_block() -> None:
+def test_a_stopped_run_starts_no_process_or_pool_and_makes_no_shared_memory_block() -> None:
     rec = Recorder()
     with bind(rec, "main", LaneKind.MAIN):
         ctx = multiprocessing.get_context("forkserver")
@@ -118,10 +118,12 @@ def test_a_stopped_run_makes_no_new_pool_or_shared_memory_block() -> None:
             ctx.SharedMemory(create=True, size=8)
         with pytest.raises(Stop):
             ctx.Pool(2)
+        with pytest.raises(Stop):
+            ctx.Process(target=abs, args=(-1,)).start()
         made = set(Path("/dev/shm").glob(mine)) - before
     rec.finalize()
     assert made == set()
-    assert not [e for e in rec.take() if e.worker.startswith("PoolWorker")]
+    assert not [e for e in rec.take() if e.worker.startswith(("PoolWorker", "Process"))]
 
 
 @pytest.mark.usefixtures("no_children_left")
