@@ -272,9 +272,8 @@ class Pool:
                     first, chunk = pending.popleft()
                     try:
                         worker.tasks.send((task, [(first + i, child.stamp(x)) for i, x in enumerate(chunk)]))
-                    except OSError:  # it died while idle: replaced (it held nothing), its chunk kept
+                    except OSError:  # it died while idle: _replies replaces it (its sentinel is ready)
                         pending.appendleft((first, chunk))
-                        self._replace(worker)
                         continue
                     worker.chunk = (first, chunk)
             for _, replies in self._replies(slice_s):
