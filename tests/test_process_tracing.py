@@ -499,17 +499,19 @@ def test_a_child_lane_counts_its_own_cpu_time_and_is_sampled_only_while_it_lives
     first line to its end; while it lives the sampler draws its waits for the
     interpreter (here a thread of the same process competes for it), and nothing is
     drawn on it after its end."""
-    rival = std_threading.Thread(target=spin, args=(0.3,))
+    rival = std_threading.Thread(target=spin, args=(0.5,))
     with a_child("P") as it:
         rec = it.rec
         with bind(rec, "P"):  # as process_main binds it: the lane's own calls say when it begins and ends
             rec.lane_began(LaneKind.PROCESS)
             rival.start()
             spin(0.15)
-            rival.join()
             rec.lane_ending()
             rec.emit("P", Kind.DONE)
-        spin(0.05)  # the sampler still runs: it must leave the ended lane alone
+        # the thread goes on competing with the rival, and the sampler still runs: it
+        # must leave the ended lane alone
+        spin(0.1)
+        rival.join()
         rec.close()
         events = [raw for raw in it.shipped() if raw[1] == "P"]
     assert 0.15e9 <= rec.lane_cpu["P"] < 0.3e9
