@@ -3,6 +3,7 @@ and busy programs whose threads are often all waiting are not mistaken for one."
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
@@ -11,7 +12,7 @@ from app.config import Settings
 from app.runner import LiveRun, RunManager, RunStatus, Watchdog, find_wait_cycle
 from app.scenarios.base import Params, Result, Scenario
 from app.timeline import Event, Kind, LaneKind
-from app.traced import threading
+from app.traced import multiprocessing, threading
 from app.tracing import Recorder, bind
 from tests.helpers import wait_until
 
@@ -172,6 +173,34 @@ def watched(
 
 def marks(run: LiveRun) -> list[tuple[str, object]]:
     return [(e.obj, e.detail) for e in run.recorder.take() if e.kind is Kind.MARK and e.worker == "main"]
+
+
+def linger_at_exit(x: int) -> int:
+    """A task that leaves its worker a second of work after the worker's last word: a
+    finalizer, as a library might register, runs at the process's exit."""
+    from multiprocessing.util import Finalize
+
+    Finalize(None, time.sleep, args=(1.0,), exitpriority=0)
+    return x
+
+
+def a_pool_and_an_executor_whose_workers_take_a_second_to_exit(p: Params) -> Result:
+    ctx = multiprocessing.get_context("forkserver")
+    with ctx.Pool(1) as pool:
+        assert pool.map(linger_at_exit, [1]) == [1]
+        pool.close()
+        pool.join()  # the worker has said done, then exits a second later
+    with ctx.ProcessPoolExecutor(1) as executor:
+        assert executor.submit(linger_at_exit, 2).result() == 2
+    return Result("both shut down")  # (leaving `with`: shutdown waits for the same)
+
+
+@pytest.mark.anyio
+async def test_waiting_for_workers_to_exit_after_their_last_word_is_not_a_deadlock() -> None:
+    """main alone is left live while it waits for workers that have said their last
+    word; that wait ends by itself when they exit, however long they take."""
+    done = await run(a_pool_and_an_executor_whose_workers_take_a_second_to_exit)
+    assert done.status is RunStatus.DONE, done.reason
 
 
 def test_a_run_is_stopped_once_it_has_run_longer_than_its_time_limit_not_before() -> None:
