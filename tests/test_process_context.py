@@ -578,3 +578,39 @@ def test_pool_workers_that_outnumber_the_cores_are_drawn_waiting_for_one() -> No
         e for e in rec.take() if e.worker.startswith("PoolWorker") and e.kind is Kind.GIL and e.obj == "CPU"
     ]
     assert waits, "no worker drawn waiting for a core"
+
+
+@pytest.mark.usefixtures("no_children_left")
+def test_executor_shutdown_waits_by_default_and_cancels_what_has_not_started_when_asked() -> None:
+    rec = Recorder()
+    seen: list[Event] = []
+    with bind(rec, "main", LaneKind.MAIN):
+        executor = multiprocessing.get_context("forkserver").ProcessPoolExecutor(1)
+        futures = [executor.submit(std_time.sleep, 0.3)] + [executor.submit(abs, -i) for i in range(1, 5)]
+        wait_until(seen_by(rec, seen, lambda e: e.obj == "sleep(0.3)"), timeout=30, what="the first task")
+        executor.shutdown(cancel_futures=True)  # as the standard one: wait=True by default
+        assert all(future.done() for future in futures)
+    rec.finalize()
+    assert futures[-1].cancelled()  # queued behind the first: never started
+    assert objects_of(seen + rec.take(), "main", "executor.shutdown") == [
+        (Kind.WAIT, "executor.shutdown"),
+        (Kind.RUN, "executor.shutdown"),
+    ]
+
+
+@pytest.mark.usefixtures("no_children_left")
+def test_waiting_for_a_future_costs_main_no_cpu_and_the_run_leaves_no_executor_thread() -> None:
+    """main sleeps while a task computes (in slices, to see a stop), and an executor
+    the program never shut down is shut down by the run's end, its threads joined."""
+    rec = Recorder(stop_grace_s=0.3)  # its idle worker is ended at the run's end
+    before = set(std_threading.enumerate())
+    with bind(rec, "main", LaneKind.MAIN):
+        executor = multiprocessing.get_context("forkserver").ProcessPoolExecutor(1)
+        executor.submit(abs, -1).result(timeout=30)  # the worker is up
+        slow = executor.submit(std_time.sleep, 0.5)
+        cpu = std_time.thread_time()
+        multiprocessing.result_of(slow)
+        cpu = std_time.thread_time() - cpu
+    rec.finalize()
+    assert cpu < 0.1  # a loop polling the future would use most of the 0.5 s
+    assert [t.name for t in set(std_threading.enumerate()) - before if t.is_alive()] == []
