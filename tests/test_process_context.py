@@ -12,6 +12,7 @@ import sys
 import threading as std_threading
 import time as std_time
 from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ from app.traced import print as traced_print
 from app.traced.child import StoppedTask
 from app.tracing import Recorder, Stop, bind
 from tests.helpers import wait_until
-from tests.proc_helpers import alive, children
+from tests.proc_helpers import alive, children, state
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -614,3 +615,38 @@ def test_waiting_for_a_future_costs_main_no_cpu_and_the_run_leaves_no_executor_t
     rec.finalize()
     assert cpu < 0.1  # a loop polling the future would use most of the 0.5 s
     assert [t.name for t in set(std_threading.enumerate()) - before if t.is_alive()] == []
+
+
+@pytest.mark.usefixtures("no_children_left")
+def test_pool_join_reaps_its_workers() -> None:
+    """Spawned workers are this process's own children: once `join` returns they are
+    gone, not zombies waiting for the run's end."""
+    rec = Recorder()
+    with bind(rec, "main", LaneKind.MAIN):
+        before = children()
+        pool = multiprocessing.get_context("spawn").Pool(1)
+        assert pool.map(abs, [-1]) == [1]
+        workers = children() - before
+        pool.close()
+        pool.join()
+        left = {pid: state(pid) for pid in workers}
+    rec.finalize()
+    assert len(workers) == 1
+    assert left == dict.fromkeys(workers, "")  # reaped: no longer in /proc at all
+
+
+@pytest.mark.usefixtures("no_children_left")
+def test_an_executor_worker_that_dies_is_drawn_dead_while_the_run_goes_on() -> None:
+    rec = Recorder()
+    seen: list[Event] = []
+    with bind(rec, "main", LaneKind.MAIN):
+        executor = multiprocessing.get_context("forkserver").ProcessPoolExecutor(1)
+        with pytest.raises(BrokenProcessPool):
+            executor.submit(os._exit, 3).result(timeout=30)
+        # its pipe closed with it: the parent tells its story now, not at the run's end
+        died = seen_by(rec, seen, lambda e: e.worker == "PoolWorker-1" and e.kind is Kind.CRASH)
+        wait_until(died, timeout=10, what="the dead worker's lane to end")
+        executor.shutdown()
+    rec.finalize()
+    [end] = [e for e in seen if e.worker == "PoolWorker-1" and e.kind is Kind.CRASH]
+    assert end.detail == "exited with code 3 without reporting"
