@@ -232,13 +232,17 @@ def test_pool_map_hands_out_its_input_in_chunks_as_the_standard_pool_does() -> N
         ctx = multiprocessing.get_context("forkserver")
         with ctx.Pool(1) as pool:
             assert pool.map(abs, [-1, -2, -3, -4, -5], chunksize=2) == [1, 2, 3, 4, 5]
+            assert pool.map(abs, [-6, -7], chunksize=1) == [6, 7]
         with ctx.Pool(2) as pool:  # by default about four chunks a worker: here 10 // 8, rounded up
             assert pool.map(abs, range(10)) == list(range(10))
         with ctx.Pool(1) as pool:  # 8 // 4, nothing to round
             assert pool.map(abs, range(8)) == list(range(8))
     rec.finalize()
     events = rec.take()
-    assert chunks(events, "PoolWorker-1") == [["abs(-1)", "abs(-2)"], ["abs(-3)", "abs(-4)"], ["abs(-5)"]]
+    assert chunks(events, "PoolWorker-1") == [
+        *[["abs(-1)", "abs(-2)"], ["abs(-3)", "abs(-4)"], ["abs(-5)"]],
+        *[["abs(-6)"], ["abs(-7)"]],
+    ]
     default = chunks(events, "PoolWorker-2") + chunks(events, "PoolWorker-3")
     assert sorted(len(chunk) for chunk in default) == [2] * 5
     assert [len(chunk) for chunk in chunks(events, "PoolWorker-4")] == [2] * 4
