@@ -351,9 +351,11 @@ class Pool:
         Pool's terminate does: the program goes on with no worker left running."""
         rec, me = here()
         self._state = "terminated"
+        # Those still running before the signal: main is drawn waiting for them to exit,
+        # however fast they die (a closed and joined pool has none left).
+        running = [worker.process for worker in self._workers if worker.process.exitcode is None]
         for worker in self._workers:
             self._hub.end(worker.process, worker.process.terminate)
-        running = [worker.process for worker in self._workers if worker.process.exitcode is None]
         if running and wait_in_slices(
             rec, me, "pool.terminate", all_exited(running), None, can_deadlock=False
         ):
