@@ -339,27 +339,21 @@ class Pool:
         """Wait for the workers to exit (after close): the pool's shutdown, drawn."""
         if self._state == "running":
             raise ValueError("Pool is still running")
-        rec, me = here()
         processes = [worker.process for worker in self._workers]
-        if wait_in_slices(rec, me, "pool.join", all_exited(processes), None, can_deadlock=False):
-            rec.emit(me, Kind.RUN, "pool.join")
+        wait_for_exits("pool.join", processes)
         for process in processes:
             process.join(1.0)  # reap
 
     def terminate(self) -> None:
         """End the workers now (SIGTERM) and wait for them to exit, as the standard
         Pool's terminate does: the program goes on with no worker left running."""
-        rec, me = here()
         self._state = "terminated"
         # Those still running before the signal: main is drawn waiting for them to exit,
         # however fast they die (a closed and joined pool has none left).
         running = [worker.process for worker in self._workers if worker.process.exitcode is None]
         for worker in self._workers:
             self._hub.end(worker.process, worker.process.terminate)
-        if running and wait_in_slices(
-            rec, me, "pool.terminate", all_exited(running), None, can_deadlock=False
-        ):
-            rec.emit(me, Kind.RUN, "pool.terminate")
+        wait_for_exits("pool.terminate", running)
 
     def __enter__(self) -> Pool:
         return self
@@ -426,15 +420,10 @@ class ProcessPoolExecutor:
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """The standard `shutdown`: tasks already submitted still run (unless
         `cancel_futures`), then the workers exit; with `wait`, drawn as a wait."""
-        rec, me = here()
         self._executor.shutdown(wait=False, cancel_futures=cancel_futures)
         self._close_writers()
         if wait:
-            ended = all_exited(self._started)
-            if self._started and wait_in_slices(
-                rec, me, "executor.shutdown", ended, None, can_deadlock=False
-            ):
-                rec.emit(me, Kind.RUN, "executor.shutdown")
+            wait_for_exits("executor.shutdown", self._started)
             self._executor.shutdown(wait=True)
 
     def _release(self) -> None:
@@ -467,9 +456,16 @@ def asking_the_os(what: str) -> Iterator[None]:
         rec.emit(me, Kind.RUN)
 
 
-def all_exited(workers: list[BaseProcess]) -> Callable[[float], bool]:
-    """A `wait_in_slices` attempt that is true once every worker has exited."""
-    return lambda slice_s: wait_all_exited(workers, slice_s)
+def wait_for_exits(what: str, processes: list[BaseProcess]) -> None:
+    """Wait until every one of `processes` has exited, drawn on the caller's lane as a
+    wait on `what` (nothing drawn if there is none to wait for). The OS ends it, not
+    another lane of the run, so the deadlock watchdog does not count it."""
+    if not processes:
+        return
+    rec, me = here()
+    exited = lambda slice_s: wait_all_exited(processes, slice_s)  # noqa: E731
+    if wait_in_slices(rec, me, what, exited, None, can_deadlock=False):
+        rec.emit(me, Kind.RUN, what)
 
 
 def name_of(func: Callable[..., Any]) -> str:
