@@ -437,6 +437,10 @@ def test_a_pool_worker_killed_mid_task_is_drawn_dead_at_once_and_a_stop_ends_the
         os.kill(pid, signal.SIGKILL)
         died = seen_by(rec, seen, lambda e: e.worker == "PoolWorker-1" and e.kind is Kind.CRASH)
         wait_until(died, timeout=10, what="its end")
+        # Main notices the death on its own next look at the pool, which under load can
+        # come after the drain has drawn it: a stop before then would end the wait first.
+        lost = seen_by(rec, seen, lambda e: e.kind is Kind.MARK and e.obj == "lost task")
+        wait_until(lost, timeout=10, what="main saying the task is lost")
         rec.stop("stopped by a test")
 
     stopped_after = map_until_stopped(rec, kill_it_mid_task_then_stop)
