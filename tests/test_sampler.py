@@ -277,18 +277,38 @@ def stuck_then(
     return rec.take()
 
 
-def test_a_lane_that_gained_no_cpu_until_it_ended_is_drawn_waiting_before_its_end() -> None:
+def never_sampled_while_main_computes(sampler: Sampler) -> None:
+    """As `sample_twice_while_main_computes`, but the sampler never looks (kept from
+    the interpreter by the lanes it watches): the lane's own start and end decide."""
+    busy_for(0.04)
+
+
+WHILE_STUCK = pytest.mark.parametrize(
+    "while_stuck",
+    [sample_twice_while_main_computes, never_sampled_while_main_computes],
+    ids=["sampled", "unsampled"],
+)
+
+
+@WHILE_STUCK
+def test_a_lane_that_gained_no_cpu_until_it_ended_is_drawn_waiting_before_its_end(
+    while_stuck: Callable[[Sampler], None],
+) -> None:
     """Its last interval is decided by the lane itself as it ends: the next sample
-    would no longer find it."""
-    events = stuck_then(lambda: None)
+    would no longer find it. Never sampled, its one interval opened where it started."""
+    events = stuck_then(lambda: None, while_stuck=while_stuck)
     spent = time_in_states(events, "stuck")
     assert spent.get("gil:GIL", 0) + spent.get("gil:CPU", 0) >= 15_000_000, spent
     assert [e.kind for e in events if e.worker == "stuck"][-1] is Kind.DONE
 
 
-def test_a_lane_that_gained_no_cpu_until_it_blocked_is_drawn_waiting_before_its_block() -> None:
-    """What it waited for lands before what it does next (its sleep), not after it."""
-    events = stuck_then(lambda: traced_time.sleep(0.001))
+@WHILE_STUCK
+def test_a_lane_that_gained_no_cpu_until_it_blocked_is_drawn_waiting_before_its_block(
+    while_stuck: Callable[[Sampler], None],
+) -> None:
+    """What it waited for lands before what it does next (its sleep), not after it:
+    the lane decides its open interval as it blocks, sampled or not."""
+    events = stuck_then(lambda: traced_time.sleep(0.001), while_stuck=while_stuck)
     mine = [e for e in events if e.worker == "stuck" and e.kind in STATES]
     sleeping = next(i for i, e in enumerate(mine) if e.kind is Kind.IO)
     waits = [e for e in mine[:sleeping] if e.kind is Kind.GIL]
