@@ -20,7 +20,7 @@ from app.scenarios.proc_work import count_primes
 from app.timeline import Event, Kind, LaneKind
 from app.traced import threading
 from app.traced import time as traced_time
-from app.tracing import Recorder, bind
+from app.tracing import Recorder, bind, current_lane
 from tests.helpers import gil_share, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -416,6 +416,34 @@ def test_a_stopped_sampler_draws_nothing_for_a_lane_that_ends_after_the_stop() -
     assert mine == [Kind.DONE], mine
 
 
+def test_a_stopped_runs_sampler_ends_by_itself_and_holds_back_nothing_recorded_after() -> None:
+    """A stopped run's sampler ends without `stop()` (the runner may leave a stuck
+    program behind, its sampler never stopped). Lanes still unwinding then open no
+    interval as they resume: their events leave at once, none held back for a sample
+    that will never come."""
+    rec = Recorder()
+    sampler = Sampler(rec).start()
+    try:
+        with bind(rec, "main", LaneKind.MAIN):
+            rec.blocked("main")  # as a traced wait does
+            rec.stop("stopped by a test")
+            wait_until(lambda: sampler.own_cpu_ns > 0, timeout=30, what="the sampler's thread to end")
+            rec.take()
+            rec.unblocked("main")  # its wait returns, to raise Stop
+            rec.emit("main", Kind.CRASH, "Stop")
+            assert [e.kind for e in rec.take()] == [Kind.CRASH]
+    finally:
+        sampler.stop()
+
+
+def test_every_sample_counts_one_tick() -> None:
+    """`ticks` is how the bench measures what a sample costs."""
+    sampler = Sampler(Recorder())  # not started: sampled by hand
+    for _ in range(3):
+        sampler.sample()
+    assert sampler.ticks == 3
+
+
 def open_files() -> set[str]:
     return set(os.listdir("/proc/self/fd"))
 
@@ -512,15 +540,25 @@ def _start_a_thread(main_holds: threading.Lock) -> None:
     std_threading.Thread.join(quick)  # untraced: only the start hands the lane back
 
 
+def _decide_its_interval_as_a_pool_worker_does(main_holds: threading.Lock) -> None:
+    """As a pool worker starting a task (it may die in it): its interval so far is
+    drawn now, and the next one opens where the sampler next looks."""
+    lane = current_lane()
+    assert isinstance(lane.recorder.watcher, Sampler)
+    lane.recorder.watcher.settle(lane.name)
+
+
 @pytest.mark.parametrize(
-    "first", [_sleep_a_little, _wait_for_a_lock, _start_a_thread], ids=["sleep", "lock", "start"]
+    "first",
+    [_sleep_a_little, _wait_for_a_lock, _start_a_thread, _decide_its_interval_as_a_pool_worker_does],
+    ids=["sleep", "lock", "start", "settle"],
 )
 def test_a_thread_that_waited_is_sampled_again_once_its_wait_returns(
     first: Callable[[threading.Lock], None],
 ) -> None:
-    """After a sleep, a lock wait or starting a thread, a thread that cannot run is
-    drawn waiting for the GIL while another lane holds it: every traced call that waits
-    hands the lane back to the sampler when it returns. Without that hand-back the
+    """After a sleep, a lock wait, starting a thread or deciding its interval early, a
+    thread that cannot run is drawn waiting for the GIL while another lane holds it:
+    every traced call that waits hands the lane back to the sampler when it returns. Without that hand-back the
     sampler takes it for still blocked and draws no wait at all. Sampled by hand, while
     the thread is `Stuck` and main computes."""
     rec = Recorder()
