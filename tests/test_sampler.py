@@ -9,7 +9,8 @@ import sys
 import threading as std_threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from itertools import pairwise
 from pathlib import Path
 
@@ -503,6 +504,66 @@ def test_a_process_lane_counts_every_wait_off_the_cpu_as_a_wait_for_a_core() -> 
     finally:
         sampler.stop()
         stuck_in.close()
+    spent = time_in_states(rec.take(), "Process-1")
+    assert "gil:GIL" not in spent, spent
+    assert spent.get("gil:CPU", 0) >= 15_000_000, spent
+
+
+@contextmanager
+def two_hogs_on(cpu: int) -> Iterator[None]:
+    """Two CPU-bound processes pinned to `cpu`, spinning until the block ends: a thread
+    pinned there too spends about two thirds of its time queued for it."""
+    spin = f"import os; os.sched_setaffinity(0, {{{cpu}}}); print('pinned', flush=True)\nwhile True: pass"
+    hogs = [
+        subprocess.Popen([sys.executable, "-c", spin], stdout=subprocess.PIPE, text=True) for _ in range(2)
+    ]
+    try:
+        for hog in hogs:
+            assert hog.stdout is not None
+            assert hog.stdout.readline() == "pinned\n"
+        yield
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.communicate()  # reaps it and closes its pipe
+
+
+def test_a_process_lane_that_computes_and_queues_for_a_core_is_never_drawn_waiting_for_the_gil() -> None:
+    """The same lane computing between its stops, pinned to a core with two CPU hogs:
+    it is queued for the core too, and its own CPU and queue time are nobody else's.
+    Sampled by hand while it is stuck each time, so that one interval (the last)
+    holds all three: CPU it gained, time queued, and time off the CPU."""
+    rec = Recorder()
+    sampler = Sampler(rec)
+    rec.watcher = sampler
+    cpu = min(os.sched_getaffinity(0))
+    stops = [Stuck() for _ in range(3)]
+
+    def process_main() -> None:
+        os.sched_setaffinity(0, {cpu})  # this thread only
+        with bind(rec, "Process-1", LaneKind.PROCESS):
+            for stop in stops:
+                stop.here()
+                if stop is not stops[-1]:
+                    compute_for(0.005)
+
+    lane = std_threading.Thread(target=process_main)
+    try:
+        with two_hogs_on(cpu):
+            lane.start()
+            for stop in stops:
+                stop.wait_until_it_holds(lane)
+                if stop is stops[-1]:
+                    time.sleep(
+                        0.02
+                    )  # off the CPU, not queued: what the last interval must draw as a core's wait
+                sampler.sample()
+                stop.release()
+            lane.join()
+    finally:
+        sampler.stop()
+        for stop in stops:
+            stop.close()
     spent = time_in_states(rec.take(), "Process-1")
     assert "gil:GIL" not in spent, spent
     assert spent.get("gil:CPU", 0) >= 15_000_000, spent
