@@ -249,17 +249,19 @@ def sample_twice_while_main_computes(sampler: Sampler, meanwhile: Callable[[], N
 def stuck_then(
     last: Callable[[], None],
     *,
+    first: Callable[[], None] = lambda: None,
     while_stuck: Callable[[Sampler], None] = sample_twice_while_main_computes,
     released: Callable[[Sampler], None] = lambda sampler: None,
 ) -> list[Event]:
-    """Thread "stuck" gets `Stuck`; main samples it by hand, at exact moments
-    (`while_stuck`). Then it is let go and runs `last`, while main runs `released`."""
+    """Thread "stuck" runs `first`, then gets `Stuck`; main samples it by hand, at exact
+    moments (`while_stuck`). Then it is let go and runs `last`, while main runs `released`."""
     rec = Recorder()
     sampler = Sampler(rec)
     rec.watcher = sampler  # its thread is not started: only these samples are taken
     stuck_in = Stuck()
 
     def stuck() -> None:
+        first()
         stuck_in.here()
         last()
 
@@ -346,10 +348,36 @@ def test_a_lane_that_gained_no_cpu_waited_for_the_gil_only_while_another_lane_ra
         assert spent.get("gil:GIL", 0) < spent["gil:CPU"], spent
 
 
-def test_a_lane_that_waited_then_computed_is_drawn_waiting_then_running() -> None:
+def settle_its_interval() -> None:
+    """What a pool worker does as it starts a task (it may die in it): its interval so
+    far is drawn now, and the next one opens where the sampler next looks."""
+    lane = current_lane()
+    assert isinstance(lane.recorder.watcher, Sampler)
+    lane.recorder.watcher.settle(lane.name)
+
+
+def sample_once_while_main_computes(sampler: Sampler) -> None:
+    sampler.sample()
+    busy_for(0.02)
+
+
+@pytest.mark.parametrize(
+    ("first", "while_stuck", "waited_ms"),
+    [
+        (lambda: None, sample_twice_while_main_computes, 30),  # main's two 20 ms, at least
+        (settle_its_interval, sample_once_while_main_computes, 15),  # its interval opens at the sample
+    ],
+    ids=["sampled", "settled"],
+)
+def test_a_lane_that_waited_then_computed_is_drawn_waiting_then_running(
+    first: Callable[[], None], while_stuck: Callable[[Sampler], None], waited_ms: int
+) -> None:
     """Its interval closes at the first sample after it gained CPU: the wait is drawn
-    there, not averaged away into the long run that follows."""
+    there, not averaged away into the long run that follows. An interval the sampler
+    opened (it held the interpreter there) is drawn waiting first, then running: at
+    that sample the lane had computed for 10 ms, and is drawn running then."""
     computed, sampled = std_threading.Event(), std_threading.Event()
+    sampled_at: list[int] = []
 
     def compute_then_more() -> None:
         compute_for(0.01)
@@ -359,10 +387,13 @@ def test_a_lane_that_waited_then_computed_is_drawn_waiting_then_running() -> Non
 
     def sample_once_it_computed(sampler: Sampler) -> None:
         assert computed.wait(60)
+        sampled_at.append(sampler.rec.now())
         sampler.sample()
         sampled.set()
 
-    events = stuck_then(compute_then_more, released=sample_once_it_computed)
+    events = stuck_then(
+        compute_then_more, first=first, while_stuck=while_stuck, released=sample_once_it_computed
+    )
     mine = [e for e in events if e.worker == "stuck" and e.kind in STATES]
     kinds = [(e.kind, e.obj) if e.kind is Kind.GIL else e.kind for e in mine]
     assert kinds[0] is Kind.START, kinds
@@ -370,8 +401,10 @@ def test_a_lane_that_waited_then_computed_is_drawn_waiting_then_running() -> Non
     waits = [e for e in mine if e.kind is Kind.GIL]
     assert waits, kinds
     running = mine[-2]
-    assert running.t_ns - waits[0].t_ns >= 30_000_000, mine  # main's two 20 ms, at least
+    assert running.t_ns - waits[0].t_ns >= waited_ms * 1_000_000, mine
     assert mine[-1].t_ns - running.t_ns >= 100_000_000, mine  # its last 0.1 s of CPU ran
+    [at_the_sample] = sampled_at
+    assert [e.kind for e in mine if e.t_ns <= at_the_sample - 5_000_000][-1] is Kind.RUN, mine
 
 
 def test_an_interval_without_cpu_progress_is_decided_when_the_lane_runs_or_after_a_tenth_of_a_second() -> (
@@ -606,11 +639,7 @@ def _start_a_thread(main_holds: threading.Lock) -> None:
 
 
 def _decide_its_interval_as_a_pool_worker_does(main_holds: threading.Lock) -> None:
-    """As a pool worker starting a task (it may die in it): its interval so far is
-    drawn now, and the next one opens where the sampler next looks."""
-    lane = current_lane()
-    assert isinstance(lane.recorder.watcher, Sampler)
-    lane.recorder.watcher.settle(lane.name)
+    settle_its_interval()
 
 
 @pytest.mark.parametrize(
