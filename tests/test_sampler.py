@@ -618,9 +618,12 @@ def test_a_sleeping_thread_is_drawn_sleeping_never_waiting_for_the_gil() -> None
             sleeper.join()
     finally:
         sampler.stop()
-    spent = time_in_states(rec.take(), "sleeper")
-    assert spent.get("io", 0) >= 0.3e9, spent
-    assert not [state for state in spent if state.startswith("gil")], spent
+    # Before and after its sleep it may wait for a core, truly, on a busy machine.
+    mine = [e for e in rec.take() if e.worker == "sleeper" and e.kind in STATES]
+    sleeping = next(i for i, e in enumerate(mine) if e.kind is Kind.IO)
+    woke = mine[sleeping + 1]
+    assert woke.kind is Kind.RUN, mine
+    assert woke.t_ns - mine[sleeping].t_ns >= 0.3e9, mine
 
 
 def _sleep_a_little(main_holds: threading.Lock) -> None:
