@@ -530,7 +530,8 @@ def idle_between_tasks(events: list[Event], lane: str, first: str, second: str) 
 @pytest.mark.usefixtures("no_children_left")
 def test_idle_workers_are_drawn_waiting_for_tasks_not_for_a_core() -> None:
     """Between tasks a worker is blocked (on its pipe, or the executor's queue): the
-    sampler must not draw that time as waiting for a CPU core or the interpreter."""
+    sampler must not draw that time as waiting for a CPU core or the interpreter.
+    (Before and after that wait it may truly wait for a core, on a busy machine.)"""
     rec = Recorder()
     with bind(rec, "main", LaneKind.MAIN):
         ctx = multiprocessing.get_context("forkserver")
@@ -544,7 +545,9 @@ def test_idle_workers_are_drawn_waiting_for_tasks_not_for_a_core() -> None:
     events = rec.take()
     for worker in ("PoolWorker-1", "PoolWorker-2"):
         idle = idle_between_tasks(events, worker, "abs(-1)", "abs(-2)")
-        assert [(e.kind, e.obj) for e in idle if e.kind is not Kind.RUN] == [(Kind.WAIT, "tasks")], worker
+        [waiting] = [i for i, e in enumerate(idle) if e.kind is Kind.WAIT]
+        assert idle[waiting].obj == "tasks", idle
+        assert waiting + 1 == len(idle) or idle[waiting + 1].kind is Kind.RUN, idle  # nothing drawn inside it
 
 
 @pytest.mark.usefixtures("no_children_left")
