@@ -413,6 +413,30 @@ def test_a_lane_that_waited_then_computed_is_drawn_waiting_then_running(
     assert [e.kind for e in mine if e.t_ns <= at_the_sample - 5_000_000][-1] is Kind.RUN, mine
 
 
+def test_a_lane_that_settles_has_what_it_waited_for_drawn_at_once() -> None:
+    """`settle()` (a pool worker about to start a task that may kill it) decides the
+    lane's open interval there and then: its wait is recorded before it goes on, not
+    at a sample or an end that may never come."""
+    settled, looked = std_threading.Event(), std_threading.Event()
+    at_the_settle: list[tuple[Kind, str]] = []
+
+    def settle_then_hold_on() -> None:
+        settle_its_interval()
+        settled.set()
+        assert looked.wait(60)
+
+    def look_once_it_settled(sampler: Sampler) -> None:
+        assert settled.wait(60)
+        recorded = sampler.rec.take_raw(held_too=True)
+        at_the_settle.extend((kind, obj) for _, worker, kind, obj, _, _ in recorded if worker == "stuck")
+        looked.set()
+
+    stuck_then(
+        settle_then_hold_on, while_stuck=never_sampled_while_main_computes, released=look_once_it_settled
+    )
+    assert any(kind is Kind.GIL for kind, _ in at_the_settle), at_the_settle
+
+
 def test_an_interval_without_cpu_progress_is_decided_when_the_lane_runs_or_after_a_tenth_of_a_second() -> (
     None
 ):
