@@ -621,9 +621,8 @@ def test_a_process_lane_that_computes_and_queues_for_a_core_is_never_drawn_waiti
             for stop in stops:
                 stop.wait_until_it_holds(lane)
                 if stop is stops[-1]:
-                    time.sleep(
-                        0.02
-                    )  # off the CPU, not queued: what the last interval must draw as a core's wait
+                    # Off the CPU, not queued: what the last interval must draw as a core's wait.
+                    time.sleep(0.02)
                 sampler.sample()
                 stop.release()
             lane.join()
@@ -685,9 +684,9 @@ def test_a_thread_that_waited_is_sampled_again_once_its_wait_returns(
 ) -> None:
     """After a sleep, a lock wait, starting a thread or deciding its interval early, a
     thread that cannot run is drawn waiting for the GIL while another lane holds it:
-    every traced call that waits hands the lane back to the sampler when it returns. Without that hand-back the
-    sampler takes it for still blocked and draws no wait at all. Sampled by hand, while
-    the thread is `Stuck` and main computes."""
+    every traced call that waits hands the lane back to the sampler when it returns.
+    Without that hand-back the sampler takes it for still blocked and draws no wait at
+    all. Sampled by hand, while the thread is `Stuck` and main computes."""
     rec = Recorder()
     sampler = Sampler(rec)
     rec.watcher = sampler  # its thread is not started: only these samples are taken

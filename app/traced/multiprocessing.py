@@ -30,6 +30,7 @@ from concurrent import futures as _futures
 from concurrent.futures import process as _futures_process
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from multiprocessing import connection as _connection
 from multiprocessing import shared_memory as _shared_memory
 from multiprocessing.process import BaseProcess
@@ -463,8 +464,7 @@ def wait_for_exits(what: str, processes: list[BaseProcess]) -> None:
     if not processes:
         return
     rec, me = here()
-    exited = lambda slice_s: wait_all_exited(processes, slice_s)  # noqa: E731
-    if wait_in_slices(rec, me, what, exited, None, can_deadlock=False):
+    if wait_in_slices(rec, me, what, partial(wait_all_exited, processes), None, can_deadlock=False):
         rec.emit(me, Kind.RUN, what)
 
 
