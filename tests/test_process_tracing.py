@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import multiprocessing as std_multiprocessing
 import os
+import signal
 import subprocess
 import sys
 import threading as std_threading
@@ -12,6 +13,7 @@ import time as std_time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from ctypes import c_bool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from app.timeline import Kind, LaneKind
 from app.traced import child, multiprocessing, threading, time
 from app.traced import print as traced_print
 from app.traced.supervisor import DRAIN_GRACE_S, Hub
-from app.tracing import Recorder, bind
+from app.tracing import Recorder, bind, here
 from tests.helpers import wait_until
 from tests.proc_helpers import alive, children, put_parent_pid
 
@@ -175,6 +177,72 @@ def test_a_stopped_run_tells_its_children_which_end_at_their_next_traced_call() 
     assert proc.exitcode == 0
 
 
+def look_at_the_stop_flag_forever() -> None:
+    """What every traced call in a child does before its work, and nothing else, in
+    three threads at once (a lesson's threads look as often)."""
+    rec, _ = here()
+
+    def look() -> None:
+        while True:
+            rec.check()
+
+    for _ in range(2):
+        std_threading.Thread(target=look, daemon=True).start()
+    traced_print("looking")
+    look()
+
+
+def kill_while_they_look(rec: Recorder, seen: list, how_many: int) -> None:
+    """Start `how_many` children that only look at the stop flag, wait until each has
+    said so (the events taken from `rec` go to `seen`), and kill them all at once."""
+    mp = multiprocessing.get_context("forkserver")
+    lookers = [mp.Process(target=look_at_the_stop_flag_forever) for _ in range(how_many)]
+    for looker in lookers:
+        looker.start()
+    names = {looker.name for looker in lookers}
+
+    def all_looking() -> bool:
+        seen.extend(rec.take())
+        return names <= {e.worker for e in seen if e.kind is Kind.PRINT}
+
+    wait_until(all_looking, timeout=10, what="the new children to look at the stop flag")
+    pids = [looker.pid for looker in lookers if looker.pid is not None]
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: not any(alive(pid) for pid in pids), timeout=10, what="the lookers to die")
+
+
+@pytest.mark.usefixtures("no_children_left")
+def test_children_killed_while_they_look_at_the_stop_flag_leave_the_run_stoppable() -> None:
+    """A child can be killed anywhere, in the middle of a look at the stop flag too
+    (every traced call takes one). Were that look to take a lock the run's processes
+    share, a child killed holding it would keep it: every other child, and the parent
+    setting the flag, would wait for it forever. Children doing nothing but look are
+    killed, four at a time, 32 in all (a kill lands inside a look now and then, not
+    every time); then the run is stopped."""
+    before = children()
+    rec = Recorder(stop_grace_s=60)  # longer than the test: the napper must end by itself
+    seen: list = []
+    try:
+        with bind(rec, "main", LaneKind.MAIN):
+            napper = multiprocessing.get_context("forkserver").Process(target=nap, args=(60,))
+            napper.start()
+            for _ in range(8):
+                kill_while_they_look(rec, seen, 4)
+        stopping = std_threading.Thread(target=rec.stop, args=("stopped by a test",), daemon=True)
+        stopping.start()
+        stopping.join(10)
+        assert not stopping.is_alive(), "setting the stop flag waits for a lock a dead child kept"
+        wait_until(lambda: napper.exitcode is not None, timeout=10, what="the napper to end at the stop")
+    finally:
+        for pid in children() - before:  # (left only if the run could not be stopped)
+            os.kill(pid, signal.SIGKILL)
+    rec.finalize()
+    events = lane(seen + rec.take(), "Process-1")
+    assert (events[-1].kind, events[-1].detail) == (Kind.DONE, "stopped: the run was stopped")
+    assert napper.exitcode == 0
+
+
 @pytest.mark.usefixtures("no_children_left")
 def test_a_child_deaf_to_the_stop_is_terminated_after_the_grace_period() -> None:
     rec = Recorder(stop_grace_s=0.3)
@@ -268,8 +336,8 @@ def drain_of_a_new_hub() -> std_threading.Thread:
 
 def test_a_runs_hub_does_not_outlive_the_run() -> None:
     """The run's record outlives the run (viewers, exports); its hub must not: it holds
-    OS semaphores (the children's stop Event), which a server running lesson after
-    lesson would otherwise pile up."""
+    its drain thread, its pipes and shared memory (the children's stop flag), which a
+    server running lesson after lesson would otherwise pile up."""
     rec = one_child_joined(say_hello, 1)
     hub = weakref.ref(Hub.of(rec, "forkserver"))  # (as a run's code reaches it; it is the one that ran)
     rec.finalize()
@@ -438,7 +506,7 @@ class AChild:
 
     rec: child.ChildRecorder
     reader: Any  # the parent's end of its pipe
-    stop: Any  # the run's stop Event
+    stop: Any  # the run's stop flag
     flusher: std_threading.Thread
 
     def messages(self) -> list[tuple[Any, ...]]:
@@ -459,7 +527,7 @@ class AChild:
 @contextmanager
 def a_child(lane: str = "Process-9") -> Iterator[AChild]:
     reader, writer = std_multiprocessing.Pipe(duplex=False)
-    stop = std_multiprocessing.get_context("spawn").Event()
+    stop = std_multiprocessing.get_context("spawn").RawValue(c_bool, False)
     before = set(std_threading.enumerate())
     rec = child.ChildRecorder(writer, stop, std_time.monotonic_ns(), lane)
     [flusher] = [t for t in set(std_threading.enumerate()) - before if t.name == "interleave-flush"]
@@ -547,10 +615,10 @@ def test_a_childs_last_message_carries_its_cpu_time_even_with_no_event_left_to_s
     assert cpu_ns == it.rec.lane_cpu["P"]
 
 
-def test_a_childs_stop_flag_follows_the_parents_event() -> None:
+def test_a_childs_stop_flag_follows_the_parents() -> None:
     with a_child() as it:
         it.rec.check()
-        it.stop.set()
+        it.stop.value = True
         with pytest.raises(multiprocessing.Stop):
             it.rec.check()
 

@@ -10,14 +10,15 @@ Structure:
 - `ChildRecorder` is the run's `Recorder` as seen from inside a child: the same
   `emit`/`check` API (so `app.traced.time.sleep`, `print`... work unchanged), the
   same t0 (the parent's, passed in: CLOCK_MONOTONIC is shared by every process on
-  Linux, so timestamps need no translation), a stop flag that also consults the
-  parent's `multiprocessing.Event`, its own CPU-clock `Sampler` (the lane waits for a
+  Linux, so timestamps need no translation), a stop flag that also reads the
+  parent's (one byte of shared memory), its own CPU-clock `Sampler` (the lane waits for a
   core when it gets less CPU than wall time), and a flusher thread that ships the
   buffer to the parent in batches (every ~10 ms, when a batch holds `FLUSH_EVENTS`
   events, and at exit) over the child's *own* pipe; a worker about to block ships its
   own batch first, so a death right after cannot lose it. One pipe per child, never a
   shared queue: a child killed in the middle of a write cannot take a shared lock down
-  with it.
+  with it. For the same reason the stop flag is a bare byte, not an Event (whose
+  reads take a lock the run's processes share).
 - `process_main` is the target of every traced `Process`, `pool_worker_main` of every
   traced `Pool` worker; `pool_init`/`Task` make a `ProcessPoolExecutor` worker draw
   its lane.
@@ -35,8 +36,8 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from ctypes import c_bool
 from multiprocessing.connection import Connection
-from multiprocessing.synchronize import Event as MpEvent
 from multiprocessing.util import Finalize
 from typing import Any
 
@@ -53,7 +54,7 @@ _BLOCKING = frozenset({Kind.IO, Kind.WAIT})
 class ChildRecorder(Recorder):
     """A child's view of its run's recorder; ships its events to the parent."""
 
-    def __init__(self, conn: Connection, stop: MpEvent, t0_ns: int, lane: str) -> None:
+    def __init__(self, conn: Connection, stop: c_bool, t0_ns: int, lane: str) -> None:
         super().__init__(t0_ns=t0_ns)
         self.lane = lane
         self._conn = conn
@@ -93,7 +94,7 @@ class ChildRecorder(Recorder):
             self._wake.set()
 
     def check(self) -> None:
-        if self.stop_reason is None and self._stop_flag.is_set():
+        if self.stop_reason is None and self._stop_flag.value:
             self.stop_reason = "the run was stopped"
         super().check()
 
@@ -147,7 +148,7 @@ def describe_crash(error: BaseException) -> str:
 def process_main(
     lane: str,
     conn: Connection,
-    stop: MpEvent,
+    stop: c_bool,
     t0_ns: int,
     target: Callable[..., object],
     args: tuple[Any, ...],
@@ -186,7 +187,7 @@ _pool_recorder: ChildRecorder | None = None  # one per worker process: this proc
 _pool_binding: Any = None  # the open bind(): kept referenced, or collecting it would unbind
 
 
-def pool_init(lanes: list[str], conns: list[Connection], claim: Any, stop: MpEvent, t0_ns: int) -> None:
+def pool_init(lanes: list[str], conns: list[Connection], claim: Any, stop: c_bool, t0_ns: int) -> None:
     """Initializer of a traced pool's workers. Every worker is handed every pool
     pipe; it claims the next free one (and with it its lane) and closes its copies
     of the others, so each pipe has exactly one writer."""
@@ -296,7 +297,7 @@ class Task:
 
 
 # --- workers of a traced Pool ----------------------------------------------------------
-def pool_worker_main(lane: str, events: Connection, tasks: Connection, stop: MpEvent, t0_ns: int) -> None:
+def pool_worker_main(lane: str, events: Connection, tasks: Connection, stop: c_bool, t0_ns: int) -> None:
     """A traced `Pool`'s worker: take a chunk of `(index, item)` from `tasks`, run the
     pool's task on each item, send `[(index, ok, result or error)]` back; `None` (the
     pool was closed) ends it. Waiting for a chunk is drawn as `wait` on "tasks" and,

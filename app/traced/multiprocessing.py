@@ -142,7 +142,7 @@ class Process:
         # Daemonic: if the server itself dies, multiprocessing's atexit ends these.
         self._process: BaseProcess = hub.ctx.Process(
             target=child.process_main,
-            args=(self.name, self._writer, hub.stop_event, rec.t0_ns, target, args, kwargs or {}),
+            args=(self.name, self._writer, hub.stop_flag, rec.t0_ns, target, args, kwargs or {}),
             name=self.name,
             daemon=True,
         )
@@ -234,7 +234,7 @@ class Pool:
         mine, theirs = self._hub.ctx.Pipe(duplex=True)
         process = self._hub.ctx.Process(
             target=child.pool_worker_main,
-            args=(lane, events, theirs, self._hub.stop_event, rec.t0_ns),
+            args=(lane, events, theirs, self._hub.stop_flag, rec.t0_ns),
             name=lane,
             daemon=True,
         )
@@ -395,7 +395,7 @@ class ProcessPoolExecutor:
             max_workers,
             mp_context=run_context(hub.method, on_process),
             initializer=child.pool_init,
-            initargs=(self.lanes, self._writers, claim, hub.stop_event, rec.t0_ns),
+            initargs=(self.lanes, self._writers, claim, hub.stop_flag, rec.t0_ns),
         )
         hub.on_release(self._release)
 

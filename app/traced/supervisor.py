@@ -28,6 +28,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from ctypes import c_bool
 from dataclasses import dataclass, field
 from multiprocessing import connection as _connection
 from multiprocessing import context as _context
@@ -154,7 +155,11 @@ class Hub:
             # Effective only before the server's forkserver starts; it is the same
             # list every time, so the first run's call is the one that counts.
             self.ctx.set_forkserver_preload(PRELOAD)
-        self.stop_event = self.ctx.Event()
+        # The children's stop flag: one shared byte, set by the parent, read at every
+        # traced call in every child. Not a `multiprocessing.Event`: reading that takes
+        # a lock all the run's processes share, and a child killed while it held the
+        # lock would leave the other children, and the stop itself, waiting forever.
+        self.stop_flag = self.ctx.RawValue(c_bool, False)
         self._channels: dict[_connection.Connection, Channel] = {}
         self._lock = threading.Lock()
         self._processes: list[BaseProcess] = []  # every process of the run, in start order
@@ -284,7 +289,7 @@ class Hub:
     def _on_stop(self, reason: str) -> None:
         """The run is stopped: tell the children (they end at their next traced call)
         and, after the grace period, end whatever has not."""
-        self.stop_event.set()
+        self.stop_flag.value = True
         with self._lock:
             if self._force_timer is not None or self._forcing:
                 return
@@ -342,7 +347,7 @@ class Hub:
         self._closing = True
         self._drain.join(DRAIN_GRACE_S + 1.0)
         # The run's record outlives it (viewers, exports); its hub must not: the hub
-        # holds OS semaphores (the stop Event) that are freed with it.
+        # holds shared memory (the stop flag) that is freed with it.
         with Hub._hubs_lock:
             self.rec.services.pop(Hub, None)
         # An executor and its threads form reference cycles; until the cyclic GC runs,
