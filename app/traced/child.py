@@ -47,6 +47,7 @@ from app.tracing import Recorder, Stop, bind, here
 
 FLUSH_S = 0.01
 POLL_S = 0.05  # how often a waiting pool worker checks the run's stop flag
+TOOK = "took"  # what a pool worker tells the parent as it takes a chunk off its pipe
 FLUSH_EVENTS = 256
 _BLOCKING = frozenset({Kind.IO, Kind.WAIT})
 
@@ -298,9 +299,9 @@ class Task:
 
 # --- workers of a traced Pool ----------------------------------------------------------
 def pool_worker_main(lane: str, events: Connection, tasks: Connection, stop: c_bool, t0_ns: int) -> None:
-    """A traced `Pool`'s worker: take a chunk of `(index, item)` from `tasks`, run the
-    pool's task on each item, send `[(index, ok, result or error)]` back; `None` (the
-    pool was closed) ends it. Waiting for a chunk is drawn as `wait` on "tasks" and,
+    """A traced `Pool`'s worker: take a chunk of `(index, item)` from `tasks` (and say
+    so: `TOOK`), run the pool's task on each item, send `[(index, ok, result or
+    error)]` back; `None` (the pool was closed) ends it. Waiting for a chunk is drawn as `wait` on "tasks" and,
     like every traced wait, ends with `Stop` if the run is stopped."""
     rec = ChildRecorder(events, stop, t0_ns, lane)
     end: tuple[Kind, str | None] = (Kind.DONE, None)
@@ -308,6 +309,9 @@ def pool_worker_main(lane: str, events: Connection, tasks: Connection, stop: c_b
         rec.lane_began(LaneKind.POOL_WORKER)
         try:
             while (job := _next_job(rec, lane, tasks)) is not None:
+                # From now the chunk dies with this worker; until then the parent can
+                # give it to another (a chunk sent to a worker dying idle is not lost).
+                tasks.send(TOOK)
                 task, chunk = job
                 replies = []
                 for index, item in chunk:

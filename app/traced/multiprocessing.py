@@ -199,7 +199,8 @@ class _Worker:
     lane: str
     process: BaseProcess
     tasks: Any  # the parent's end of a duplex multiprocessing Connection
-    chunk: tuple[int, list[Any]] | None = None  # (first index, items) it is computing
+    chunk: tuple[int, list[Any]] | None = None  # (first index, items) sent to it
+    took: bool = False  # it said it took `chunk`: if it dies now, the chunk is lost
 
 
 class Pool:
@@ -277,7 +278,7 @@ class Pool:
                         pending.appendleft((first, chunk))
                         continue
                     worker.chunk = (first, chunk)
-            for _, replies in self._replies(slice_s):
+            for _, replies in self._replies(slice_s, pending):
                 left -= 1
                 for index, ok, value in replies:
                     if ok:
@@ -292,21 +293,42 @@ class Pool:
             raise errors[0]
         return results
 
-    def _replies(self, slice_s: float) -> list[tuple[_Worker, list[Any]]]:
-        """Wait up to `slice_s` for busy workers' replies; replace workers that died."""
+    def _replies(
+        self, slice_s: float, pending: deque[tuple[int, list[Any]]]
+    ) -> list[tuple[_Worker, list[Any]]]:
+        """Wait up to `slice_s` for busy workers' replies; replace workers that died. A
+        chunk sent to a worker that died before it took it goes back to `pending`."""
         busy = {worker.tasks: worker for worker in self._workers if worker.chunk is not None}
         gone = {worker.process.sentinel: worker for worker in self._workers}
         ready = _connection.wait([*busy, *gone], timeout=slice_s)
         replies = []
         for worker in [busy[r] for r in ready if r in busy]:
-            try:
-                replies.append((worker, worker.tasks.recv()))
-                worker.chunk = None
-            except (EOFError, OSError):
-                pass  # it died: its sentinel says so too
+            replies += self._read(worker, everything=False)
         for worker in {id(gone[r]): gone[r] for r in ready if r in gone}.values():
             if worker.chunk is not None or worker.process.exitcode is not None:
+                replies += self._read(worker, everything=True)  # what it said before it died
+                if worker.chunk is not None and not worker.took:
+                    pending.appendleft(worker.chunk)
+                    worker.chunk = None
                 self._replace(worker)
+        return replies
+
+    def _read(self, worker: _Worker, *, everything: bool) -> list[tuple[_Worker, list[Any]]]:
+        """What `worker` sent and is waiting on its pipe: one message, or `everything`.
+        `TOOK` marks its chunk taken; a reply makes it idle."""
+        replies = []
+        try:
+            while worker.tasks.poll(0):
+                message = worker.tasks.recv()
+                if message == child.TOOK:
+                    worker.took = True
+                else:
+                    replies.append((worker, message))
+                    worker.chunk, worker.took = None, False
+                if not everything:
+                    break
+        except (EOFError, OSError):
+            pass  # it died: its sentinel says so too
         return replies
 
     def _replace(self, dead: _Worker) -> None:
