@@ -11,9 +11,11 @@ import subprocess
 import sys
 import threading as std_threading
 import time as std_time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -291,29 +293,41 @@ def test_leaving_a_pools_with_block_terminates_its_workers_as_the_standard_one_d
     assert rec.stop_reason is None  # the run's end found no process to stop
 
 
-@pytest.mark.usefixtures("no_children_left")
-def test_a_pool_replaces_a_worker_that_died_between_tasks() -> None:
-    rec = Recorder()
+@contextmanager
+def a_pool_with_an_idle_worker(rec: Recorder) -> Iterator[tuple[Any, int]]:
+    """A traced Pool(2) of a run bound to main that has mapped once: the pool, and the
+    pid of one of its workers, now between tasks. Bounded: a pool that lost a task
+    for good would wait forever, so the run is stopped after 20 s."""
     with bind(rec, "main", LaneKind.MAIN):
         stopper = std_threading.Timer(20, rec.stop, args=("the pool never finished",))
-        stopper.start()  # a bound: a pool that lost a worker for good would wait forever
+        stopper.start()
         try:
             before = children()
             with multiprocessing.get_context("forkserver").Pool(2) as pool:
                 assert pool.map(abs, [-1, -2]) == [1, 2]
-                idle = min(children() - before)  # a worker, between tasks
-                os.kill(idle, signal.SIGKILL)
-                wait_until(lambda: not alive(idle), timeout=10, what="the worker to die")
-                assert pool.map(abs, [-3, -4, -5, -6]) == [3, 4, 5, 6]
+                yield pool, min(children() - before)
         finally:
             stopper.cancel()
+
+
+def lost_tasks(events: list[Event]) -> list[Event]:
+    return [e for e in events if e.kind is Kind.MARK and e.obj == "lost task"]
+
+
+@pytest.mark.usefixtures("no_children_left")
+def test_a_pool_replaces_a_worker_that_died_between_tasks() -> None:
+    rec = Recorder()
+    with a_pool_with_an_idle_worker(rec) as (pool, idle):
+        os.kill(idle, signal.SIGKILL)
+        wait_until(lambda: not alive(idle), timeout=10, what="the worker to die")
+        assert pool.map(abs, [-3, -4, -5, -6]) == [3, 4, 5, 6]
     rec.finalize()
     events = rec.take()
     # (Whether the new worker gets a chunk before the one left computes them all is
     # up to the OS: it must be started, and map must finish.)
     replacement = [e.kind for e in events if e.worker == "PoolWorker-3"]
     assert replacement[:1] == [Kind.START], "no worker took PoolWorker-1's place"
-    assert not [e for e in events if e.kind is Kind.MARK and e.obj == "lost task"]  # it held none
+    assert not lost_tasks(events)  # it held none
 
 
 @pytest.mark.usefixtures("no_children_left")
@@ -323,27 +337,18 @@ def test_a_chunk_sent_to_a_worker_that_dies_before_taking_it_is_computed_by_anot
     standard Pool's queue, another worker computes it. Only a chunk a worker took is
     lost with it."""
     rec = Recorder()
-    with bind(rec, "main", LaneKind.MAIN):
-        stopper = std_threading.Timer(20, rec.stop, args=("the pool never finished",))
-        stopper.start()  # a bound: with the chunk lost, map would wait forever
+    with a_pool_with_an_idle_worker(rec) as (pool, frozen):
+        os.kill(frozen, signal.SIGSTOP)  # it takes nothing more
+        # Killed while map waits for the chunk sent to it (whenever the kill comes,
+        # the chunk must be computed).
+        killer = std_threading.Timer(0.5, os.kill, args=(frozen, signal.SIGKILL))
+        killer.start()
         try:
-            before = children()
-            with multiprocessing.get_context("forkserver").Pool(2) as pool:
-                assert pool.map(abs, [-1, -2]) == [1, 2]
-                frozen = min(children() - before)  # a worker, between tasks
-                os.kill(frozen, signal.SIGSTOP)  # it takes nothing more
-                # Killed while map waits for the chunk sent to it (whenever the kill
-                # comes, the chunk must be computed).
-                killer = std_threading.Timer(0.5, os.kill, args=(frozen, signal.SIGKILL))
-                killer.start()
-                try:
-                    assert pool.map(abs, [-3, -4, -5, -6]) == [3, 4, 5, 6]
-                finally:
-                    killer.join()
+            assert pool.map(abs, [-3, -4, -5, -6]) == [3, 4, 5, 6]
         finally:
-            stopper.cancel()
+            killer.join()
     rec.finalize()
-    assert not [e for e in rec.take() if e.kind is Kind.MARK and e.obj == "lost task"]
+    assert not lost_tasks(rec.take())
 
 
 def test_a_stopped_run_hands_out_no_more_tasks() -> None:
