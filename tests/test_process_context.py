@@ -294,17 +294,18 @@ def test_leaving_a_pools_with_block_terminates_its_workers_as_the_standard_one_d
 
 
 @contextmanager
-def a_pool_with_an_idle_worker(rec: Recorder) -> Iterator[tuple[Any, int]]:
-    """A traced Pool(2) of a run bound to main that has mapped once: the pool, and the
-    pid of one of its workers, now between tasks. Bounded: a pool that lost a task
-    for good would wait forever, so the run is stopped after 20 s."""
+def a_pool_with_an_idle_worker(rec: Recorder, *, mapped_once: bool = True) -> Iterator[tuple[Any, int]]:
+    """A traced Pool(2) of a run bound to main, which has mapped once unless told
+    otherwise: the pool, and the pid of one of its workers, idle. Bounded: a pool that
+    lost a task for good would wait forever, so the run is stopped after 20 s."""
     with bind(rec, "main", LaneKind.MAIN):
         stopper = std_threading.Timer(20, rec.stop, args=("the pool never finished",))
         stopper.start()
         try:
             before = children()
             with multiprocessing.get_context("forkserver").Pool(2) as pool:
-                assert pool.map(abs, [-1, -2]) == [1, 2]
+                if mapped_once:
+                    assert pool.map(abs, [-1, -2]) == [1, 2]
                 yield pool, min(children() - before)
         finally:
             stopper.cancel()
@@ -331,13 +332,16 @@ def test_a_pool_replaces_a_worker_that_died_between_tasks() -> None:
 
 
 @pytest.mark.usefixtures("no_children_left")
-def test_a_chunk_sent_to_a_worker_that_dies_before_taking_it_is_computed_by_another() -> None:
+@pytest.mark.parametrize("mapped_once", [True, False], ids=["after-a-first-chunk", "before-any"])
+def test_a_chunk_sent_to_a_worker_that_dies_before_taking_it_is_computed_by_another(
+    mapped_once: bool,
+) -> None:
     """A worker can die idle with a chunk already on its pipe (sent just before it
     died, or while it was frozen): it never took it, so, like a task still in the
     standard Pool's queue, another worker computes it. Only a chunk a worker took is
-    lost with it."""
+    lost with it. The same for a worker that has not had a chunk yet."""
     rec = Recorder()
-    with a_pool_with_an_idle_worker(rec) as (pool, frozen):
+    with a_pool_with_an_idle_worker(rec, mapped_once=mapped_once) as (pool, frozen):
         os.kill(frozen, signal.SIGSTOP)  # it takes nothing more
         # Killed while map waits for the chunk sent to it (whenever the kill comes,
         # the chunk must be computed).
