@@ -320,7 +320,15 @@ def test_a_pool_replaces_a_worker_that_died_between_tasks() -> None:
     rec = Recorder()
     with a_pool_with_an_idle_worker(rec) as (pool, idle):
         os.kill(idle, signal.SIGKILL)
-        wait_until(lambda: not alive(idle), timeout=10, what="the worker to die")
+        # Until the OS has told the parent (for a forkserver child: until the forkserver
+        # has reaped it and reported its exit), the dead worker looks alive, and map
+        # could finish on the other worker before it knew; the pool replaces a worker
+        # it knows is dead at its next look.
+        wait_until(
+            lambda: idle not in {p.pid for p in std_multiprocessing.active_children()},
+            timeout=10,
+            what="the parent to know the worker died",
+        )
         assert pool.map(abs, [-3, -4, -5, -6]) == [3, 4, 5, 6]
     rec.finalize()
     events = rec.take()
