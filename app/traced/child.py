@@ -301,8 +301,9 @@ class Task:
 def pool_worker_main(lane: str, events: Connection, tasks: Connection, stop: c_bool, t0_ns: int) -> None:
     """A traced `Pool`'s worker: take a chunk of `(index, item)` from `tasks` (and say
     so: `TOOK`), run the pool's task on each item, send `[(index, ok, result or
-    error)]` back; `None` (the pool was closed) ends it. Waiting for a chunk is drawn as `wait` on "tasks" and,
-    like every traced wait, ends with `Stop` if the run is stopped."""
+    error)]` back; `None` (the pool was closed) ends it. Waiting for a chunk is drawn
+    as `wait` on "tasks" and, like every traced wait, ends with `Stop` if the run is
+    stopped."""
     rec = ChildRecorder(events, stop, t0_ns, lane)
     end: tuple[Kind, str | None] = (Kind.DONE, None)
     with bind(rec, lane):

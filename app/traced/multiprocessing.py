@@ -303,19 +303,20 @@ class Pool:
         ready = _connection.wait([*busy, *gone], timeout=slice_s)
         replies = []
         for worker in [busy[r] for r in ready if r in busy]:
-            replies += self._read(worker, everything=False)
+            replies += self._read(worker)
         for worker in {id(gone[r]): gone[r] for r in ready if r in gone}.values():
             if worker.chunk is not None or worker.process.exitcode is not None:
-                replies += self._read(worker, everything=True)  # what it said before it died
+                replies += self._read(worker)  # what it said before it died
                 if worker.chunk is not None and not worker.took:
                     pending.appendleft(worker.chunk)
                     worker.chunk = None
                 self._replace(worker)
         return replies
 
-    def _read(self, worker: _Worker, *, everything: bool) -> list[tuple[_Worker, list[Any]]]:
-        """What `worker` sent and is waiting on its pipe: one message, or `everything`.
-        `TOOK` marks its chunk taken; a reply makes it idle."""
+    def _read(self, worker: _Worker) -> list[tuple[_Worker, list[Any]]]:
+        """What `worker` sent and is waiting on its pipe: at most `TOOK`, which marks its
+        chunk taken, and one reply, which makes it idle (it says nothing more until it
+        is sent another chunk)."""
         replies = []
         try:
             while worker.tasks.poll(0):
@@ -325,8 +326,6 @@ class Pool:
                 else:
                     replies.append((worker, message))
                     worker.chunk, worker.took = None, False
-                if not everything:
-                    break
         except (EOFError, OSError):
             pass  # it died: its sentinel says so too
         return replies
